@@ -1,0 +1,35 @@
+# omnibind: `make demo` runs the main job, `make test` runs the whole suite. Both set up first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup system-deps test test-fast lint demo clean
+
+setup: $(STAMP)
+
+# Debian packages the project needs (installed only when run as root with apt available).
+system-deps:
+	@bash scripts/install_system_deps.sh
+
+$(STAMP): pyproject.toml requirements-cpu.txt scripts/install_system_deps.sh
+	@$(MAKE) --no-print-directory system-deps
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-cpu.txt -e '.[dev]'
+	touch $(STAMP)
+
+lint: setup
+	$(VENV)/bin/ruff check src tests benchmarks scripts
+
+test: setup lint
+	$(PY) -m pytest -q tests
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow and not browser" tests
+
+demo: setup
+	$(PY) scripts/demo.py --out demo_out
+
+clean:
+	rm -rf $(VENV) demo_out .pytest_cache .ruff_cache

@@ -1,0 +1,146 @@
+"""Checkpoints: safetensors weights + a JSON config (+ spiece.model), written atomically; loading of
+omnibind folders, transformers SigLIP folders and hub ids. Nothing is ever unpickled."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from omnibind.config import ModelConfig
+from omnibind.convert import siglip
+from omnibind.errors import CheckpointError
+from omnibind.models.model import OmniBind
+from omnibind.processors import build_processors
+
+FORMAT = "omnibind"
+FORMAT_VERSION = 1
+CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE = "config.json", "model.safetensors", "spiece.model"
+HUB_FILES = [CONFIG_FILE, "*.safetensors", "model.safetensors.index.json", TOKENIZER_FILE, "*.json"]
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Write through a temporary file in the same folder, fsync it, then rename over `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def save(model: OmniBind, folder: str | Path) -> Path:
+    """Save weights, config and tokenizer into `folder`; each file is replaced atomically."""
+    folder = Path(folder)
+    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "model": model.config.to_dict()}
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    atomic_write(folder / WEIGHTS_FILE, lambda p: save_file(tensors, str(p), metadata={"format": "pt"}))
+    tokenizer = model.processors.get("text")
+    if tokenizer is not None:
+        data = Path(tokenizer.model_file).read_bytes()
+        atomic_write(folder / TOKENIZER_FILE, lambda p: p.write_bytes(data))
+    atomic_write(folder / CONFIG_FILE, lambda p: p.write_text(json.dumps(meta, indent=2)))
+    return folder
+
+
+def resolve(name_or_path: str | Path) -> Path:
+    """A local folder as is; otherwise a hub id ("google/siglip-base-patch16-224") fetched with
+    huggingface_hub's normal download path (its cache and HF_HUB_OFFLINE apply)."""
+    path = Path(name_or_path)
+    if path.exists():
+        if not path.is_dir():
+            raise CheckpointError(f"{path}: is a file (expected a checkpoint folder with {CONFIG_FILE})")
+        return path
+    name = str(name_or_path)
+    if name.count("/") != 1 or name.startswith((".", "/")):
+        raise CheckpointError(f"{name}: no such folder (expected a checkpoint folder or a hub id 'org/name')")
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    try:
+        return Path(snapshot_download(name, allow_patterns=HUB_FILES))
+    except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as err:
+        raise CheckpointError(f"{name}: cannot fetch from the hub or its cache ({err})") from err
+
+
+def load(name_or_path: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype | None = None) -> OmniBind:
+    """Load an omnibind or transformers SigLIP checkpoint (folder or hub id) with its preprocessors."""
+    folder = resolve(name_or_path)
+    meta = _read_json(folder / CONFIG_FILE, required=True)
+    if meta.get("format") == FORMAT:
+        config = ModelConfig.from_dict(meta["model"])
+        state = _read_weights(folder)
+    elif siglip.is_siglip_config(meta):
+        _require(folder / TOKENIZER_FILE, "the SentencePiece tokenizer of a SigLIP checkpoint")
+        config = siglip.config_from_hf(meta, _read_json(folder / "preprocessor_config.json", required=False))
+        state = siglip.convert_state_dict(_read_weights(folder))
+    else:
+        raise CheckpointError(
+            f"{folder / CONFIG_FILE}: unknown checkpoint kind (expected an omnibind config or model_type 'siglip')"
+        )
+    tokenizer = folder / TOKENIZER_FILE
+    model = OmniBind(config, build_processors(config, tokenizer if tokenizer.is_file() else None))
+    _load_state(model, state, folder)
+    return model.to(device=device, dtype=dtype).eval()
+
+
+def _require(path: Path, what: str) -> None:
+    if not path.is_file():
+        raise CheckpointError(f"{path}: missing (expected {what})")
+
+
+def _read_json(path: Path, required: bool) -> dict[str, Any]:
+    if not path.is_file():
+        if required:
+            raise CheckpointError(f"{path}: missing (expected the checkpoint's JSON config)")
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"{path}: not valid JSON ({err})") from err
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path}: expected a JSON object")
+    return data
+
+
+def _read_weights(folder: Path) -> dict[str, torch.Tensor]:
+    """Read model.safetensors, or every shard named by model.safetensors.index.json."""
+    index = folder / "model.safetensors.index.json"
+    files = sorted(set(_read_json(index, True)["weight_map"].values())) if index.is_file() else [WEIGHTS_FILE]
+    state: dict[str, torch.Tensor] = {}
+    for name in files:
+        path = folder / name
+        _require(path, "safetensors weights")
+        try:
+            state.update(load_file(str(path)))
+        except (SafetensorError, OSError) as err:
+            raise CheckpointError(f"{path}: cannot read safetensors weights ({err})") from err
+    return state
+
+
+def _load_state(model: OmniBind, state: dict[str, torch.Tensor], folder: Path) -> None:
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = [k for k in expected.keys() & state.keys() if expected[k].shape != state[k].shape]
+    if missing or unexpected or wrong:
+        details = {"missing": missing[:5], "unexpected": unexpected[:5], "wrong shape": wrong[:5]}
+        raise CheckpointError(f"{folder}: weights do not match the config ({details})")
+    model.load_state_dict(state)

@@ -1,0 +1,102 @@
+"""SentencePiece tokenization as SigLIP does it: canonicalise (lower-case, drop punctuation, squeeze
+spaces), encode, keep a "sticky" EOS at the end, pad to the model's max length; plus tokenizer training."""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import sentencepiece as spm
+import torch
+
+from omnibind.errors import InputError
+
+_PUNCTUATION = str.maketrans("", "", string.punctuation)
+_SPACES = re.compile(r"\s+")
+SPIECE_UNDERLINE = "▁"
+
+
+def canonicalize(text: str, lower_case: bool = True) -> str:
+    """SigLIP's text canonicalisation (as transformers' SiglipTokenizer.canonicalize_text)."""
+    text = text.replace(SPIECE_UNDERLINE, " ")
+    if lower_case:
+        text = text.lower()
+    return _SPACES.sub(" ", text.translate(_PUNCTUATION)).strip()
+
+
+class Tokenizer:
+    """Callable: a string or list of strings → (B, max_len) int64 ids, identical to SiglipTokenizer's
+    `padding="max_length", truncation=True` output. Special-token strings in the text are plain text."""
+
+    def __init__(
+        self, model_file: str | Path, max_len: int = 64, lower_case: bool = True, pad_id: int | None = None
+    ) -> None:
+        self.model_file = Path(model_file)
+        if not self.model_file.is_file():
+            raise InputError(self.model_file, "tokenizer model not found", "a SentencePiece .model file")
+        try:
+            self.sp = spm.SentencePieceProcessor(model_file=str(self.model_file))
+        except (RuntimeError, OSError) as err:
+            raise InputError(self.model_file, f"cannot load tokenizer ({err})", "a SentencePiece .model") from err
+        self.max_len = max_len
+        self.lower_case = lower_case
+        self.eos_id = self.sp.piece_to_id("</s>")
+        if self.sp.id_to_piece(self.eos_id) != "</s>":
+            raise InputError(self.model_file, "tokenizer has no '</s>' piece", "a SigLIP/T5-style SentencePiece")
+        # SigLIP checkpoints pad with the EOS id; transformers' SiglipTokenizer does the same.
+        self.pad_id = self.eos_id if pad_id is None else pad_id
+
+    @property
+    def vocab_size(self) -> int:
+        """Number of pieces in the SentencePiece model."""
+        return self.sp.get_piece_size()
+
+    def encode(self, text: str) -> list[int]:
+        """Ids of one text without EOS or padding; empty text is an error (it carries no meaning)."""
+        if not isinstance(text, str):
+            raise InputError("text", f"got {type(text).__name__}", "a string")
+        if not text.strip():
+            raise InputError("text", "empty text", "a non-empty string")
+        return self.sp.encode(canonicalize(text, self.lower_case))
+
+    def __call__(self, texts: str | Sequence[str]) -> torch.Tensor:
+        if isinstance(texts, str):
+            texts = [texts]
+        if len(texts) == 0:
+            raise InputError("texts", "no texts given", "at least one string")
+        out = torch.full((len(texts), self.max_len), self.pad_id, dtype=torch.long)
+        for row, text in enumerate(texts):
+            ids = self.encode(text)[: self.max_len - 1] + [self.eos_id]
+            out[row, : len(ids)] = torch.tensor(ids)
+        return out
+
+
+def train_tokenizer(
+    corpus: Iterable[str], out_prefix: str | Path, vocab_size: int = 32000, lower_case: bool = True
+) -> Path:
+    """Train a SigLIP-style unigram SentencePiece model on canonicalised text; returns the .model path.
+
+    Ids follow the T5/SigLIP layout (pad 0, eos 1, unk 2, no bos) so the model pads with EOS as SigLIP does.
+    """
+    out_prefix = Path(out_prefix)
+    out_prefix.parent.mkdir(parents=True, exist_ok=True)
+    lines = (c for c in (canonicalize(t, lower_case) for t in corpus) if c)
+    try:
+        spm.SentencePieceTrainer.train(
+            sentence_iterator=lines,
+            model_prefix=str(out_prefix),
+            vocab_size=vocab_size,
+            model_type="unigram",
+            pad_id=0,
+            eos_id=1,
+            unk_id=2,
+            bos_id=-1,
+            character_coverage=1.0,
+            hard_vocab_limit=False,
+            minloglevel=2,
+        )
+    except RuntimeError as err:
+        raise InputError("corpus", f"tokenizer training failed ({err})", "a larger or more varied corpus") from err
+    return Path(f"{out_prefix}.model")
