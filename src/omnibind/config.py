@@ -128,9 +128,9 @@ def tower_config(modality: str, variant: str, embed_dim: int | None = None, **ov
     if v.patch is not None and modality != "text":
         shape["patch_size"] = v.patch
     shape["embed_dim"] = embed_dim or v.width
-    if modality != "text":
-        shape["projection"] = shape["embed_dim"] != v.width
     shape.update(overrides)
+    if modality != "text":
+        shape.setdefault("projection", shape["embed_dim"] != shape["width"])
     return TOWER_CONFIGS[modality](**shape)
 
 

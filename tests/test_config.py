@@ -1,0 +1,33 @@
+"""Configs round-trip through JSON and reject unknown or inconsistent fields by name."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from omnibind.config import ModelConfig, model_config
+from omnibind.errors import InputError
+
+
+def test_json_round_trip() -> None:
+    config = model_config("S/16", embed_dim=256, image={"image_size": 256})
+    again = ModelConfig.from_dict(json.loads(json.dumps(config.to_dict())))
+    assert again == config
+    assert again.towers["image"].projection and again.towers["image"].image_size == 256
+
+
+def test_unknown_field_is_named() -> None:
+    data = model_config("Ti/16").to_dict()
+    data["towers"]["image"]["colour"] = 1
+    with pytest.raises(InputError, match=r"towers\.image.*colour"):
+        ModelConfig.from_dict(data)
+
+
+def test_unknown_modality_and_inconsistent_dims() -> None:
+    with pytest.raises(InputError, match="unknown modality"):
+        model_config("Ti/16", modalities=("video",))
+    data = model_config("Ti/16").to_dict()
+    data["towers"]["text"]["embed_dim"] = 7
+    with pytest.raises(InputError, match=r"towers\.text\.embed_dim"):
+        ModelConfig.from_dict(data)
