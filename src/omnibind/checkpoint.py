@@ -48,13 +48,20 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
 
 def save(model: OmniBind, folder: str | Path) -> Path:
     """Save weights, config and tokenizer into `folder`; each file is replaced atomically."""
-    folder = Path(folder)
-    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "model": model.config.to_dict()}
-    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    atomic_write(folder / WEIGHTS_FILE, lambda p: save_file(tensors, str(p), metadata={"format": "pt"}))
     tokenizer = model.processors.get("text")
-    if tokenizer is not None:
-        data = Path(tokenizer.model_file).read_bytes()
+    return save_state(folder, model.config, model.state_dict(), tokenizer.model_file if tokenizer else None)
+
+
+def save_state(
+    folder: str | Path, config: ModelConfig, state: dict[str, torch.Tensor], tokenizer_file: str | Path | None
+) -> Path:
+    """Write a checkpoint from a config and a full state dict (e.g. gathered from sharded training)."""
+    folder = Path(folder)
+    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "model": config.to_dict()}
+    tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
+    atomic_write(folder / WEIGHTS_FILE, lambda p: save_file(tensors, str(p), metadata={"format": "pt"}))
+    if tokenizer_file is not None:
+        data = Path(tokenizer_file).read_bytes()
         atomic_write(folder / TOKENIZER_FILE, lambda p: p.write_bytes(data))
     atomic_write(folder / CONFIG_FILE, lambda p: p.write_text(json.dumps(meta, indent=2)))
     return folder
@@ -86,11 +93,11 @@ def load(name_or_path: str | Path, device: str | torch.device = "cpu", dtype: to
     meta = _read_json(folder / CONFIG_FILE, required=True)
     if meta.get("format") == FORMAT:
         config = ModelConfig.from_dict(meta["model"])
-        state = _read_weights(folder)
+        state = read_weights(folder)
     elif siglip.is_siglip_config(meta):
         _require(folder / TOKENIZER_FILE, "the SentencePiece tokenizer of a SigLIP checkpoint")
         config = siglip.config_from_hf(meta, _read_json(folder / "preprocessor_config.json", required=False))
-        state = siglip.convert_state_dict(_read_weights(folder))
+        state = siglip.convert_state_dict(read_weights(folder))
     else:
         raise CheckpointError(
             f"{folder / CONFIG_FILE}: unknown checkpoint kind (expected an omnibind config or model_type 'siglip')"
@@ -120,7 +127,7 @@ def _read_json(path: Path, required: bool) -> dict[str, Any]:
     return data
 
 
-def _read_weights(folder: Path) -> dict[str, torch.Tensor]:
+def read_weights(folder: Path) -> dict[str, torch.Tensor]:
     """Read model.safetensors, or every shard named by model.safetensors.index.json."""
     index = folder / "model.safetensors.index.json"
     files = sorted(set(_read_json(index, True)["weight_map"].values())) if index.is_file() else [WEIGHTS_FILE]

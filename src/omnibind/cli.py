@@ -2,63 +2,26 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from omnibind.errors import OmniBindError
+from omnibind.cli_common import DeviceOption, ModelOption, console, friendly_errors, load_model
 
 app = typer.Typer(help="Images, text and audio in one embedding space.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
 tokenizer_app = typer.Typer(help="SentencePiece tokenizers for text towers.", no_args_is_help=True)
 app.add_typer(tokenizer_app, name="tokenizer")
-console = Console()
-errors = Console(stderr=True)
-
-ModelOption = Annotated[str, typer.Option("--model", "-m", help="Checkpoint folder or hub id.")]
-DeviceOption = Annotated[str, typer.Option(help="'auto' (CUDA when present), 'cpu' or 'cuda[:N]'.")]
-
-
-def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Show omnibind's input errors as one clear line and exit with status 2, without a traceback."""
-
-    @wraps(command)
-    def run(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except OmniBindError as err:
-            errors.print(f"[red]error:[/red] {err}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from err
-
-    return run
-
-
-def _device(name: str) -> str:
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return name
-
-
-def _load(model: str, device: str) -> Any:
-    import omnibind
-
-    return omnibind.load(model, device=_device(device))
-
-
 @app.command()
 @friendly_errors
 def info(model: Annotated[str, typer.Argument(help="Checkpoint folder or hub id.")]) -> None:
     """Describe a model: its towers, sizes, parameters and preprocessing."""
-    loaded = _load(model, "cpu")
+    loaded = load_model(model, "cpu")
     table = Table(title=f"{model}  (embedding dim {loaded.config.embed_dim})")
     for column in ("tower", "width", "depth", "heads", "mlp", "pool", "params", "input"):
         table.add_column(column)
@@ -97,7 +60,7 @@ def embed(
 
     check_output_path(out)
     items = plan_items(files or [], text or [])
-    loaded = _load(model, device)
+    loaded = load_model(model, device)
     vectors = embed_items(loaded, items, batch_size, show_progress=sys.stderr.isatty())
     write_embeddings(out, items, vectors)
     console.print(f"wrote {len(items)} embeddings of dim {vectors.shape[1]} to {out}")
@@ -120,7 +83,7 @@ def classify(
 
     modality = plan_items([file], [])[0].modality
     names = [label.strip() for label in labels.split(",")]
-    result = zero_shot(_load(model, device), [str(file)], names, modality, template)
+    result = zero_shot(load_model(model, device), [str(file)], names, modality, template)
     ranked = result.top(top)[0]
     if as_json:
         console.print_json(json.dumps({"file": str(file), "modality": modality,
@@ -178,6 +141,11 @@ def tokenizer_train(
         path = train_tokenizer(lines, out, vocab_size)
     console.print(f"wrote {path}")
 
+
+# Command groups that live beside the code they drive; each module has register(app: typer.Typer).
+SUBCOMMAND_MODULES: tuple[str, ...] = ("omnibind.train.cli",)
+for _name in SUBCOMMAND_MODULES:
+    importlib.import_module(_name).register(app)
 
 if __name__ == "__main__":
     app()

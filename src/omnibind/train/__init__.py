@@ -1,0 +1,1 @@
+"""Training: configs, the torchrun-ready trainer, optimisation, checkpoints with exact resume."""

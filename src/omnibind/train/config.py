@@ -1,0 +1,109 @@
+"""The training config: what model, data, loss, optimiser and loop to run. YAML + key=value overrides."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omnibind.errors import InputError
+from omnibind.yamlconfig import apply_overrides, from_dict, load_yaml
+
+
+@dataclass
+class ModelSection:
+    """The model to train: a named size per tower, or a checkpoint to start from (LiT / binding)."""
+
+    variant: str = "B/16"
+    modalities: list[str] = field(default_factory=lambda: ["image", "text"])
+    embed_dim: int | None = None
+    towers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    init_from: str | None = None
+    tokenizer: str | None = None
+
+
+@dataclass
+class DataSection:
+    """Where batches come from: `synthetic` (learnable random classes) or `shards` (webdataset/manifest)."""
+
+    kind: str = "synthetic"
+    shards: str | list[str] | None = None
+    batch_size: int = 32
+    num_workers: int = 2
+    shuffle_buffer: int = 1000
+    synthetic_classes: int = 16
+    synthetic_missing: float = 0.0
+
+
+@dataclass
+class LossSection:
+    """Which contrastive loss over which modality pairs; `chunked` selects the ring form across ranks."""
+
+    kind: str = "sigmoid"
+    pairs: list[list[str]] = field(default_factory=lambda: [["image", "text"]])
+    chunked: bool = True
+
+
+@dataclass
+class OptimSection:
+    """AdamW with linear warmup then cosine decay to min_lr_ratio × lr; global-norm gradient clipping."""
+
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.95])
+    eps: float = 1e-8
+    warmup_steps: int = 100
+    min_lr_ratio: float = 0.0
+    grad_clip: float | None = 1.0
+
+
+@dataclass
+class LoopSection:
+    """The loop: steps, accumulation, precision, speed options, logging and checkpoint cadence."""
+
+    steps: int = 1000
+    accum_steps: int = 1
+    precision: str = "fp32"
+    compile: bool = False
+    grad_checkpointing: bool = False
+    strategy: str = "ddp"
+    log_every: int = 10
+    ckpt_every: int = 500
+    keep_last: int = 3
+
+
+@dataclass
+class TrainConfig:
+    """A whole training run; `lock` lists parameter-name patterns (fnmatch) to freeze, e.g. towers.image.*"""
+
+    run_dir: str = "runs/default"
+    seed: int = 0
+    model: ModelSection = field(default_factory=ModelSection)
+    data: DataSection = field(default_factory=DataSection)
+    loss: LossSection = field(default_factory=LossSection)
+    optim: OptimSection = field(default_factory=OptimSection)
+    train: LoopSection = field(default_factory=LoopSection)
+    lock: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.data.kind in ("synthetic", "shards"), "data.kind", "'synthetic' or 'shards'"),
+            (self.data.kind != "shards" or bool(self.data.shards), "data.shards", "shards when data.kind is shards"),
+            (self.train.precision in ("fp32", "bf16"), "train.precision", "'fp32' or 'bf16'"),
+            (self.train.strategy in ("ddp", "fsdp"), "train.strategy", "'ddp' or 'fsdp'"),
+            (self.loss.kind in ("sigmoid", "softmax"), "loss.kind", "'sigmoid' or 'softmax'"),
+            (self.train.steps > 0 and self.train.accum_steps > 0, "train.steps", "positive steps and accum_steps"),
+            (self.data.batch_size % self.train.accum_steps == 0, "data.batch_size", "a multiple of accum_steps"),
+        ]
+        for ok, key, expected in checks:
+            if not ok:
+                raise InputError(key, "invalid value", expected)
+        for pair in self.loss.pairs:
+            if len(pair) != 2 or any(m not in self.model.modalities for m in pair):
+                raise InputError("loss.pairs", f"{pair} is not a pair of model.modalities", "e.g. [image, text]")
+
+
+def load_train_config(path: str | Path | None, overrides: list[str] | None = None) -> TrainConfig:
+    """A TrainConfig from a YAML file (or defaults when path is None) with key=value overrides."""
+    data = load_yaml(path) if path is not None else {}
+    return from_dict(TrainConfig, apply_overrides(data, overrides or []), "config")

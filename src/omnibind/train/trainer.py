@@ -1,0 +1,153 @@
+"""The training loop: build, optionally resume, step, log, checkpoint. Launch with torchrun for several
+processes (`torchrun --nproc_per_node=N -m omnibind.cli train CONFIG`); one process works without it."""
+
+from __future__ import annotations
+
+import logging
+import random
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from omnibind import checkpoint
+from omnibind.losses import MultiPairLoss
+from omnibind.progress import progress_bar
+from omnibind.train import distributed, state
+from omnibind.train.build import build_data, build_model
+from omnibind.train.config import TrainConfig
+from omnibind.train.metrics import MetricsLog
+from omnibind.train.optim import lock, make_optimizer, make_schedule
+from omnibind.train.step import Stepper
+from omnibind.yamlconfig import to_yaml
+
+log = logging.getLogger("omnibind.train")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch so that a run is reproducible."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def loss_mode(cfg: TrainConfig, info: distributed.DistInfo) -> str:
+    """local for one process; ring (chunked sigmoid) or gather across several."""
+    if not info.distributed:
+        return "local"
+    return "ring" if cfg.loss.kind == "sigmoid" and cfg.loss.chunked else "gather"
+
+
+class Trainer:
+    """Holds the pieces of one run; `run()` trains to cfg.train.steps and returns the final metrics."""
+
+    def __init__(self, cfg: TrainConfig, resume: bool = False, show_progress: bool = True) -> None:
+        self.cfg, self.info = cfg, distributed.setup()
+        self.run_dir, self.show_progress = Path(cfg.run_dir), show_progress and self.info.is_main
+        self.ckpt_dir = self.run_dir / "checkpoints"
+        seed_everything(cfg.seed)  # identical initial weights on every rank
+        self.model = build_model(cfg)
+        self.frozen = lock(self.model, cfg.lock)
+        for tower in self.model.towers.values():
+            tower.encoder.grad_checkpointing = cfg.train.grad_checkpointing
+        self.model.to(self.info.device).train()
+        if cfg.train.compile:
+            for tower in self.model.towers.values():
+                tower.compile()
+        self.wrapped = distributed.wrap(self.model, cfg.train.strategy, self.info)
+        self.optimizer = make_optimizer(self.model, cfg.optim, self.info.device)
+        self.scheduler = make_schedule(self.optimizer, cfg.optim, cfg.train.steps)
+        self.data = build_data(cfg, self.model, self.info)
+        loss = MultiPairLoss(cfg.loss.pairs, cfg.loss.kind, loss_mode(cfg, self.info))
+        self.stepper = Stepper(self.wrapped, loss, self.optimizer, self.scheduler, self.info.device,
+                               cfg.train.precision, cfg.train.accum_steps, cfg.optim.grad_clip)
+        self.step = 0
+        self._prepare_run_dir(resume)
+
+    def _prepare_run_dir(self, resume: bool) -> None:
+        if self.info.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            for stale in self.ckpt_dir.glob("step-*.tmp"):
+                shutil.rmtree(stale, ignore_errors=True)  # a write that a crash cut short
+            (self.run_dir / "config.yaml").write_text(to_yaml(self.cfg))
+            _log_to_file(self.run_dir / "train.log")
+        distributed.barrier()
+        folder = state.latest(self.ckpt_dir) if resume else None
+        if folder is not None:
+            self.step, position = state.load(folder, self.wrapped, self.optimizer, self.scheduler, self.info)
+            self.data.load_state_dict(position)
+            log.info("resumed from %s at step %d", folder, self.step)
+        elif resume:
+            log.info("no checkpoint in %s: starting from step 0", self.ckpt_dir)
+
+    def run(self) -> dict[str, float]:
+        """Train to the configured number of steps; checkpoint every ckpt_every steps and at the end."""
+        cfg, total = self.cfg.train, self.cfg.train.steps
+        metrics_log = MetricsLog(self.run_dir) if self.info.is_main else None
+        pairs_per_step = self.cfg.data.batch_size
+        last: dict[str, float] = {}
+        batches = iter(self.data)
+        with progress_bar(disable=not self.show_progress) as progress:
+            task = progress.add_task("training", total=total, completed=self.step, unit="steps")
+            start, start_step = time.perf_counter(), self.step
+            while self.step < total:
+                metrics = self.stepper(next(batches))
+                self.step += 1
+                progress.advance(task)
+                if self.step % cfg.log_every == 0 or self.step == total:
+                    rate = pairs_per_step * (self.step - start_step) / (time.perf_counter() - start)
+                    last = self._log(metrics, rate, metrics_log)
+                    progress.update(task, description=f"training loss {last['loss']:.4f} {rate:,.0f} pairs/s")
+                if self.step % cfg.ckpt_every == 0 or self.step == total:
+                    self.save()
+        if metrics_log is not None:
+            metrics_log.close()
+        return last
+
+    def _log(self, metrics: dict[str, torch.Tensor], rate: float, metrics_log: MetricsLog | None) -> dict[str, float]:
+        values = {k: float(v) for k, v in metrics.items()}  # the one host sync, every log_every steps
+        if self.info.distributed:
+            values["loss"] = _mean_over_ranks(values["loss"])
+        values.update(lr=self.scheduler.get_last_lr()[0], pairs_per_s=rate,
+                      t=self.model.logit_scale.exp().item(), b=self.model.logit_bias.item())
+        if metrics_log is not None:
+            metrics_log.write(self.step, values)
+            log.info("step %d %s", self.step, " ".join(f"{k}={v:.5g}" for k, v in values.items()))
+        return values
+
+    def save(self) -> Path:
+        """Write the checkpoint of the current step (all ranks take part)."""
+        return state.save(self.ckpt_dir, self.step, self.wrapped, self.optimizer, self.scheduler,
+                          self.data.state_dict(), self.info, self.cfg.train.keep_last)
+
+    def final_model_dir(self) -> Path:
+        """The folder of the newest checkpoint, loadable with omnibind.load."""
+        folder = state.latest(self.ckpt_dir)
+        assert folder is not None and (folder / checkpoint.CONFIG_FILE).is_file()
+        return folder
+
+
+def _mean_over_ranks(value: float) -> float:
+    tensor = torch.tensor([value], dtype=torch.float64)
+    torch.distributed.all_reduce(tensor)
+    return float(tensor) / torch.distributed.get_world_size()
+
+
+def _log_to_file(path: Path) -> None:
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+
+
+def train(cfg: TrainConfig, resume: bool = False, show_progress: bool = True) -> dict[str, Any]:
+    """Run a whole training job in this process (one rank of a torchrun job, or alone)."""
+    trainer = Trainer(cfg, resume, show_progress)
+    try:
+        metrics = trainer.run()
+        return {"step": trainer.step, "metrics": metrics, "checkpoint": str(trainer.final_model_dir())}
+    finally:
+        distributed.teardown()

@@ -1,0 +1,111 @@
+"""The trainer in one process: the loss falls on learnable synthetic batches, the run folder holds what
+it should, locked towers stay bit-identical without optimiser state, gradient caching is exact, and a
+pretrained model can be extended with a new tower (ImageBind-style binding)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+import omnibind
+from omnibind.train.config import load_train_config
+from omnibind.train.metrics import read_metrics
+from omnibind.train.trainer import Trainer
+
+CONFIG = Path(__file__).parents[2] / "configs" / "tiny_synthetic.yaml"
+
+
+def config(tmp_path: Path, *overrides: str):
+    return load_train_config(CONFIG, [f"run_dir={tmp_path / 'run'}", *overrides])
+
+
+@pytest.mark.slow
+def test_tiny_trimodal_model_learns(tmp_path: Path) -> None:
+    cfg = config(tmp_path, "train.steps=80", "train.log_every=10", "train.ckpt_every=40")
+    Trainer(cfg, show_progress=False).run()
+    records = read_metrics(tmp_path / "run")
+    assert [r["step"] for r in records] == list(range(10, 81, 10))
+    assert records[-1]["loss"] < 0.75 * records[0]["loss"]
+    for key in ("loss/image-text", "loss/audio-text", "loss/image-audio", "lr", "t", "b", "pairs_per_s", "grad_norm"):
+        assert key in records[-1]
+    run = tmp_path / "run"
+    assert (run / "config.yaml").is_file() and (run / "train.log").is_file() and any((run / "tb").iterdir())
+    model = omnibind.load(run / "checkpoints" / "step-00000080")
+    assert model.modalities == ("image", "text", "audio")
+
+
+def test_learning_rate_schedule_and_decay_groups(tmp_path: Path) -> None:
+    cfg = config(tmp_path, "train.steps=20", "optim.warmup_steps=5", "optim.lr=0.01", "optim.min_lr_ratio=0.1")
+    trainer = Trainer(cfg, show_progress=False)
+    lrs = []
+    for _ in range(20):
+        lrs.append(trainer.scheduler.get_last_lr()[0])
+        trainer.optimizer.step()  # no gradients yet: a no-op that keeps the scheduler's order check happy
+        trainer.scheduler.step()
+    assert lrs[:5] == pytest.approx([0.002, 0.004, 0.006, 0.008, 0.01])
+    cosine_end = 0.001 + 0.009 * 0.5 * (1 + math.cos(math.pi * 14 / 15))
+    assert lrs[5] == pytest.approx(0.01) and lrs[-1] == pytest.approx(cosine_end)
+    decayed, plain = trainer.optimizer.param_groups
+    names = {id(p): n for n, p in trainer.model.named_parameters()}
+    assert all(names[id(p)].endswith("weight") for p in decayed["params"]) and decayed["weight_decay"] > 0
+    plain_names = {names[id(p)] for p in plain["params"]}
+    assert {"logit_scale", "logit_bias", "towers.text.token_embed.weight", "towers.image.patch_embed.pos_embed",
+            "towers.image.encoder.norm.weight", "towers.image.pool.probe"} <= plain_names
+
+
+def test_locked_tower_is_bit_identical_and_has_no_optimizer_state(tmp_path: Path) -> None:
+    cfg = config(tmp_path, "train.steps=3", "lock=[towers.image.*]")
+    trainer = Trainer(cfg, show_progress=False)
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    trainer.run()
+    after = trainer.model.state_dict()
+    for key in before:
+        same = torch.equal(before[key], after[key])
+        assert same if key.startswith("towers.image.") else True, key
+    assert not torch.equal(before["towers.text.proj.weight"], after["towers.text.proj.weight"])
+    state_params = {id(p) for p in trainer.optimizer.state}
+    image_params = {id(p) for p in trainer.model.towers["image"].parameters()}
+    assert state_params and not state_params & image_params
+
+
+def test_unknown_lock_pattern_is_an_error(tmp_path: Path) -> None:
+    from omnibind.errors import InputError
+
+    with pytest.raises(InputError, match="matches no parameter"):
+        Trainer(config(tmp_path, "lock=[towers.video.*]"), show_progress=False)
+
+
+def test_gradient_caching_equals_one_big_batch(tmp_path: Path) -> None:
+    """accum_steps=4 with gradient caching gives the parameters of accum_steps=1 on the same batches."""
+    results = []
+    for accum in (1, 4):
+        cfg = config(tmp_path / str(accum), "train.steps=3", f"train.accum_steps={accum}", "optim.eps=1e-3")
+        trainer = Trainer(cfg, show_progress=False)
+        trainer.run()
+        results.append(trainer.model.state_dict())
+    worst = max((results[0][k] - results[1][k]).abs().max().item() for k in results[0])
+    assert worst < 1e-5, worst
+
+
+def test_binding_a_new_audio_tower_to_frozen_image_and_text(tmp_path: Path, spiece_model: Path) -> None:
+    """ImageBind-style: start from an image–text checkpoint, add an audio tower, train only it."""
+    from helpers import TINY_TOWER
+
+    torch.manual_seed(0)
+    base = omnibind.create("Ti/16", ("image", "text"), spiece_model, 32,
+                           image=dict(TINY_TOWER, image_size=32, patch_size=8), text=dict(TINY_TOWER, max_len=16,
+                                                                                          vocab_size=64))
+    omnibind.save(base, tmp_path / "base")
+    cfg = config(tmp_path, f"model.init_from={tmp_path / 'base'}", "loss.pairs=[[audio,text],[audio,image]]",
+                 "lock=[towers.image.*,towers.text.*,logit_scale,logit_bias]", "train.steps=3")
+    trainer = Trainer(cfg, show_progress=False)
+    assert trainer.model.modalities == ("image", "text", "audio")
+    trainer.run()
+    after = trainer.model.state_dict()
+    for key, value in base.state_dict().items():
+        assert torch.equal(value, after[key]), key
+    trainable = {n for n, p in trainer.model.named_parameters() if p.requires_grad}
+    assert trainable and all(n.startswith("towers.audio.") for n in trainable)
