@@ -1,0 +1,1 @@
+"""Evaluators (zero-shot classification, cross-modal retrieval) and the run report."""
