@@ -73,6 +73,16 @@ class LoopSection:
 
 
 @dataclass
+class EvalSection:
+    """Evaluation during training: named splits (shard specs), every `every` steps (0: at the end only)."""
+
+    splits: dict[str, str | list[str]] = field(default_factory=dict)
+    every: int = 0
+    label_field: str = "label"
+    limit: int | None = None
+
+
+@dataclass
 class TrainConfig:
     """A whole training run; `lock` lists parameter-name patterns (fnmatch) to freeze, e.g. towers.image.*"""
 
@@ -83,6 +93,7 @@ class TrainConfig:
     loss: LossSection = field(default_factory=LossSection)
     optim: OptimSection = field(default_factory=OptimSection)
     train: LoopSection = field(default_factory=LoopSection)
+    eval: EvalSection = field(default_factory=EvalSection)
     lock: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:

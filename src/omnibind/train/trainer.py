@@ -65,6 +65,7 @@ class Trainer:
         self.stepper = Stepper(self.wrapped, loss, self.optimizer, self.scheduler, self.info.device,
                                cfg.train.precision, cfg.train.accum_steps, cfg.optim.grad_clip)
         self.step = 0
+        self._eval_examples: dict[str, list] | None = None
         self._prepare_run_dir(resume)
 
     def _prepare_run_dir(self, resume: bool) -> None:
@@ -103,6 +104,8 @@ class Trainer:
                     progress.update(task, description=f"training loss {last['loss']:.4f} {rate:,.0f} pairs/s")
                 if self.step % cfg.ckpt_every == 0 or self.step == total:
                     self.save()
+                if self._eval_due(total):
+                    self.evaluate(metrics_log)
         if metrics_log is not None:
             metrics_log.close()
         return last
@@ -117,6 +120,33 @@ class Trainer:
             metrics_log.write(self.step, values)
             log.info("step %d %s", self.step, " ".join(f"{k}={v:.5g}" for k, v in values.items()))
         return values
+
+    def _eval_due(self, total: int) -> bool:
+        every = self.cfg.eval.every
+        return bool(self.cfg.eval.splits) and (self.step == total or (every > 0 and self.step % every == 0))
+
+    def evaluate(self, metrics_log: MetricsLog | None) -> dict[str, dict[str, float]]:
+        """Run the evaluators on the configured splits; rank 0 writes eval/<split>.json and logs them.
+
+        Under FSDP every rank runs the same evaluation (the sharded towers need all ranks); otherwise
+        rank 0 alone does and the others wait."""
+        from omnibind.evaluate.data import load_examples
+        from omnibind.evaluate.run import evaluate_splits
+
+        results: dict[str, dict[str, float]] = {}
+        everyone = self.info.distributed and self.cfg.train.strategy == "fsdp"
+        if self.info.is_main or everyone:
+            if self._eval_examples is None:
+                self._eval_examples = {name: load_examples(spec, self.cfg.eval.label_field, self.cfg.eval.limit)
+                                       for name, spec in self.cfg.eval.splits.items()}
+            self.model.eval()
+            results = evaluate_splits(self.model, self._eval_examples, self.run_dir if self.info.is_main else None)
+            self.model.train()
+            if metrics_log is not None:
+                metrics_log.write(self.step, {f"eval/{split}/{k}": v for split, m in results.items()
+                                              for k, v in m.items()})
+        distributed.barrier()
+        return results
 
     def save(self) -> Path:
         """Write the checkpoint of the current step (all ranks take part)."""

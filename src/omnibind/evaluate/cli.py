@@ -1,0 +1,70 @@
+"""`omnibind eval MODEL --data NAME=SPEC ...` and `omnibind report RUN_DIR`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from omnibind.cli_common import DeviceOption, console, friendly_errors, load_model
+from omnibind.errors import InputError
+
+
+def parse_splits(items: list[str]) -> dict[str, str]:
+    """NAME=SPEC pairs (a bare SPEC is named after its file) into an ordered mapping."""
+    splits = {}
+    for item in items:
+        name, sep, spec = item.partition("=")
+        if not sep:
+            name, spec = Path(item).stem.split(".")[0], item
+        if not name or not spec:
+            raise InputError(item, "bad --data value", "NAME=SHARDS, e.g. test=data/test/shard-{000..003}.tar")
+        splits[name] = spec
+    return splits
+
+
+def results_table(results: dict[str, dict[str, float]]) -> Table:
+    """The headline metrics of every split beside their chance levels."""
+    from omnibind.evaluate.report import _fmt, metric_rows
+
+    table = Table(title="evaluation (chance beside each figure)")
+    for column in ("split", "task", "metric", "value", "chance"):
+        table.add_column(column, justify="left" if column in ("split", "task", "metric") else "right")
+    for split, task, metric, value, chance in (r for s, m in results.items() for r in metric_rows(s, m)):
+        table.add_row(split, task, metric, _fmt(value, metric), _fmt(chance, metric))
+    return table
+
+
+@friendly_errors
+def eval_command(
+    model: Annotated[str, typer.Argument(help="Checkpoint folder or hub id.")],
+    data: Annotated[list[str], typer.Option("--data", "-d", help="NAME=SHARDS (repeatable).")],
+    out: Annotated[Path | None, typer.Option(help="Folder for eval/<split>.json and media (for reports).")] = None,
+    label_field: Annotated[str, typer.Option(help="Field of each example's JSON naming its class.")] = "label",
+    limit: Annotated[int | None, typer.Option(help="At most this many examples per split.")] = None,
+    device: DeviceOption = "auto",
+) -> None:
+    """Zero-shot classification (image, audio) and retrieval (every pair present) on each split."""
+    from omnibind.evaluate.data import load_examples
+    from omnibind.evaluate.run import evaluate_splits
+
+    splits = {name: load_examples(spec, label_field, limit) for name, spec in parse_splits(data).items()}
+    results = evaluate_splits(load_model(model, device), splits, out)
+    console.print(results_table(results))
+
+
+@friendly_errors
+def report_command(run_dir: Annotated[Path, typer.Argument(help="A run folder (train and/or eval output).")]) -> None:
+    """Write report.md and report.html (metrics, curves, retrieval examples) into the run folder."""
+    from omnibind.evaluate.report import write_report
+
+    md, page = write_report(run_dir)
+    console.print(f"wrote {md} and {page}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `eval` and `report` to the omnibind command."""
+    app.command("eval")(eval_command)
+    app.command("report")(report_command)
