@@ -143,7 +143,11 @@ def tokenizer_train(
 
 
 # Command groups that live beside the code they drive; each module has register(app: typer.Typer).
-SUBCOMMAND_MODULES: tuple[str, ...] = ("omnibind.train.cli",)
+SUBCOMMAND_MODULES: tuple[str, ...] = (
+    "omnibind.train.cli",
+    "omnibind.evaluate.cli",
+    "omnibind.data.cli",
+)
 for _name in SUBCOMMAND_MODULES:
     importlib.import_module(_name).register(app)
 
