@@ -38,7 +38,7 @@ starter: setup
 	$(VENV)/bin/omnibind data starter data/starter --seed 0
 
 demo: setup
-	$(PY) scripts/demo.py --out demo_out
+	$(PY) scripts/demo.py
 
 clean:
 	rm -rf $(VENV) demo_out data/starter .pytest_cache .ruff_cache

@@ -44,6 +44,7 @@ def eval_command(
     out: Annotated[Path | None, typer.Option(help="Folder for eval/<split>.json and media (for reports).")] = None,
     label_field: Annotated[str, typer.Option(help="Field of each example's JSON naming its class.")] = "label",
     limit: Annotated[int | None, typer.Option(help="At most this many examples per split.")] = None,
+    template: Annotated[list[str] | None, typer.Option(help="Zero-shot prompt with '{}' (repeatable).")] = None,
     device: DeviceOption = "auto",
 ) -> None:
     """Zero-shot classification (image, audio) and retrieval (every pair present) on each split."""
@@ -51,7 +52,8 @@ def eval_command(
     from omnibind.evaluate.run import evaluate_splits
 
     splits = {name: load_examples(spec, label_field, limit) for name, spec in parse_splits(data).items()}
-    results = evaluate_splits(load_model(model, device), splits, out)
+    templates = {"image": template, "audio": template} if template else None
+    results = evaluate_splits(load_model(model, device), splits, out, templates)
     console.print(results_table(results))
 
 

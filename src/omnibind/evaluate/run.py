@@ -21,24 +21,26 @@ from omnibind.preprocess.image import load_image, to_rgb
 THUMBNAIL = 160
 
 
-def evaluators_for(examples: list[EvalExample], model: OmniBind) -> list[Any]:
-    """Zero-shot for image and audio (where labelled and the model has the tower), and retrieval."""
+def evaluators_for(examples: list[EvalExample], model: OmniBind,
+                   templates: dict[str, list[str]] | None = None) -> list[Any]:
+    """Zero-shot for image and audio (where labelled and the model has the tower), and retrieval;
+    `templates` overrides the prompt templates per modality (default: omnibind.inference's)."""
     found: list[Any] = []
     for modality in ("image", "audio"):
         if modality in model.modalities and "text" in model.modalities and with_modality(examples, modality):
-            found.append(ZeroShotClassification(examples, modality))
+            found.append(ZeroShotClassification(examples, modality, (templates or {}).get(modality)))
     found.append(Retrieval(examples))
     return found
 
 
-def evaluate_splits(model: OmniBind, splits: dict[str, list[EvalExample]], out_dir: Path | None = None
-                    ) -> dict[str, dict[str, float]]:
+def evaluate_splits(model: OmniBind, splits: dict[str, list[EvalExample]], out_dir: Path | None = None,
+                    templates: dict[str, list[str]] | None = None) -> dict[str, dict[str, float]]:
     """Metrics per split; with out_dir, also eval/<split>.json and the media of the kept examples."""
     results = {}
     for split, examples in splits.items():
         metrics: dict[str, float] = {}
         ranked: dict[str, list[Ranked]] = {}
-        for evaluator in evaluators_for(examples, model):
+        for evaluator in evaluators_for(examples, model, templates):
             metrics.update(evaluator.run(model))
             ranked.update(getattr(evaluator, "ranked", {}))
         results[split] = metrics

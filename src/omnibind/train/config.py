@@ -80,6 +80,7 @@ class EvalSection:
     every: int = 0
     label_field: str = "label"
     limit: int | None = None
+    templates: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass

@@ -140,7 +140,8 @@ class Trainer:
                 self._eval_examples = {name: load_examples(spec, self.cfg.eval.label_field, self.cfg.eval.limit)
                                        for name, spec in self.cfg.eval.splits.items()}
             self.model.eval()
-            results = evaluate_splits(self.model, self._eval_examples, self.run_dir if self.info.is_main else None)
+            out = self.run_dir if self.info.is_main else None
+            results = evaluate_splits(self.model, self._eval_examples, out, self.cfg.eval.templates)
             self.model.train()
             if metrics_log is not None:
                 metrics_log.write(self.step, {f"eval/{split}/{k}": v for split, m in results.items()

@@ -146,7 +146,8 @@ def plan_emoji(seed: int) -> list[Item]:
             renderer: Callable[[], tuple[str, bytes]] = lambda s=style, c=char, k=code: render(s, c, k)  # noqa: E731
             items.append(Item(
                 f"emoji-{style}-{code:x}", UNSEEN_STYLE if style == HELD_OUT_STYLE else split, "emoji", name,
-                {"emoji": char, "code_point": f"U+{code:04X}", "style": style, "concept_split": split},
+                {"emoji": char, "code_point": f"U+{code:04X}", "style": style, "concept_split": split,
+                 "label": name},
                 renderer,
                 sources={"image": provenance(STYLE_PACKAGE[style], origin(style, code)),
                          "text": provenance("emoji", f"emoji.EMOJI_DATA[{char!r}]['en']")}))

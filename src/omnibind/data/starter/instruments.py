@@ -113,7 +113,7 @@ def _item(seed: int, synth: Synth, font: SoundFont, program: int | None, note: i
     key = f"drum-{font.name}-k{note}" if drum else f"note-{font.name}-p{program:03d}-{register or 'effect'}"
     meta = {"soundfont": font.name, "midi_note": note, "note_name": note_name(note), "velocity": VELOCITY,
             "sample_rate": RATE, "seconds": NOTE_SECONDS + TAIL_SECONDS, "peak_normalised_dbfs": -6.0,
-            "concept_split": concept_split}
+            "concept_split": concept_split, "label": DRUMS[note] if drum else PROGRAMS[program]}
     if drum:
         meta.update(gm_drum=DRUMS[note])
         origin = f"{font.path}#bank{DRUM_BANK}/preset0/key{note}"
