@@ -18,6 +18,11 @@ def pair_logits(x: torch.Tensor, y: torch.Tensor, scale: torch.Tensor, bias: tor
     return x.float() @ y.float().T * scale.float().exp() + bias.float()
 
 
+def _all_if_none(mask: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:
+    """The given per-example mask, or every example of the batch."""
+    return torch.ones(x.shape[0], dtype=torch.bool, device=x.device) if mask is None else mask
+
+
 def _sigmoid_terms(logits: torch.Tensor, valid: torch.Tensor, positives: bool) -> torch.Tensor:
     """Σ over valid (i, j) of −log σ(z_ij·logit_ij); z = +1 on the diagonal when `positives`, else −1."""
     signs = -torch.ones_like(logits)
@@ -34,7 +39,7 @@ def sigmoid_loss(
     mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """SigLIP: −(1/n) Σ_i Σ_j log σ(z_ij(exp(t')·x_i·y_j + b)) over the n examples whose mask is set."""
-    mask = torch.ones(x.shape[0], dtype=torch.bool, device=x.device) if mask is None else mask
+    mask = _all_if_none(mask, x)
     valid = (mask[:, None] & mask[None, :]).float()
     n = mask.sum().clamp(min=1)
     return _sigmoid_terms(pair_logits(x, y, scale, bias), valid, positives=True) / n
@@ -47,7 +52,7 @@ def softmax_loss(
     mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """CLIP: mean of the x→y and y→x cross-entropies of exp(t')·x·yᵀ over the masked examples."""
-    mask = torch.ones(x.shape[0], dtype=torch.bool, device=x.device) if mask is None else mask
+    mask = _all_if_none(mask, x)
     logits = x.float() @ y.float().T * scale.float().exp()
     return (_masked_cross_entropy(logits, mask) + _masked_cross_entropy(logits.T, mask)) / 2
 
@@ -99,7 +104,7 @@ def chunked_sigmoid_loss(
     averaging gives exactly the full-batch gradients.
     """
     world, rank = dist.get_world_size(group), dist.get_rank(group)
-    mask = torch.ones(x.shape[0], dtype=torch.bool, device=x.device) if mask is None else mask
+    mask = _all_if_none(mask, x)
     n = mask.sum().float()
     dist.all_reduce(n, group=group)
     total = _sigmoid_terms(pair_logits(x, y, scale, bias), (mask[:, None] & mask[None, :]).float(), True)
