@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
-# Installs the Debian packages omnibind uses (libsndfile for soundfile is bundled in its wheel, so
-# today none are strictly required). Runs apt only as root on a Debian-like system; elsewhere it
-# prints what to install and carries on.
+# Installs the Debian packages omnibind's tests use beyond Python wheels: Chromium for the web page's
+# end-to-end test (libsndfile is bundled in soundfile's wheel). Runs apt only as root on a Debian-like
+# system; elsewhere it prints what to install and carries on (the browser test then skips).
 set -euo pipefail
-PACKAGES=()
-if [ ${#PACKAGES[@]} -eq 0 ]; then exit 0; fi
+PACKAGES=(chromium)
 missing=()
 for p in "${PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 [ ${#missing[@]} -eq 0 ] && exit 0

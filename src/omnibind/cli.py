@@ -147,6 +147,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "omnibind.train.cli",
     "omnibind.evaluate.cli",
     "omnibind.data.cli",
+    "omnibind.search.cli",
 )
 for _name in SUBCOMMAND_MODULES:
     importlib.import_module(_name).register(app)

@@ -1,0 +1,127 @@
+"""`omnibind index`, `omnibind search`, `omnibind serve` (and the `omnibind export` group): thin commands over
+omnibind.search and omnibind.export."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from omnibind.cli_common import DeviceOption, ModelOption, console, friendly_errors, load_model
+from omnibind.errors import InputError
+
+IndexArgument = Annotated[Path, typer.Argument(help="Index folder written by `omnibind index`.")]
+OverrideModelOption = Annotated[
+    str | None, typer.Option("--model", "-m", help="Checkpoint folder or hub id (default: the index's own model).")
+]
+
+
+@friendly_errors
+def index_command(
+    folder: Annotated[Path, typer.Argument(help="Folder of images and audio files (searched recursively).")],
+    model: ModelOption = ...,
+    index: Annotated[Path, typer.Option("--index", "-i", help="Index folder (created when missing).")] = ...,
+    batch_size: Annotated[int, typer.Option(min=1, help="Files per forward pass.")] = 32,
+    approximate_above: Annotated[int, typer.Option(
+        min=0, help="Use an approximate (IVF) index for a modality with more items than this.")] = 200_000,
+    target_recall: Annotated[float, typer.Option(
+        min=0.01, max=1.0, help="Recall@10 the approximate index is tuned to reach.")] = 0.95,
+    device: DeviceOption = "auto",
+) -> None:
+    """Index (or update) a media folder: only new or changed files are embedded, deleted ones are dropped."""
+    from omnibind.search.update import update_index
+
+    loaded = load_model(model, device)
+    report = update_index(index, folder, loaded, model, batch_size, approximate_above, target_recall,
+                          show_progress=sys.stderr.isatty())
+    rate = report.embedded / report.seconds if report.seconds else 0.0
+    console.print(f"{report.root}: {report.added} new, {report.changed} changed, {report.restamped} re-stamped, "
+                  f"{report.unchanged} unchanged, {report.removed} removed, {len(report.failed)} failed "
+                  f"in {report.seconds:.1f} s ({rate:.1f} files/s)", highlight=False)
+    for modality, count in report.skipped.items():
+        console.print(f"skipped {count} {modality} files: the model has no {modality} tower", highlight=False)
+    for _, error in report.failed:
+        console.print(f"[yellow]failed:[/yellow] {error}", highlight=False, soft_wrap=True)
+    totals = ", ".join(f"{n} {m}" for m, n in sorted(report.totals.items())) or "nothing"
+    console.print(f"{index} holds {totals}", highlight=False)
+    for modality, info in sorted(report.search.items()):
+        console.print(f"  {modality}: {info.describe()}", highlight=False)
+
+
+@friendly_errors
+def search_command(
+    index: IndexArgument,
+    text: Annotated[str | None, typer.Argument(help="Text query, e.g. 'a dog on a beach'.")] = None,
+    image: Annotated[Path | None, typer.Option("--image", help="Query by a picture.")] = None,
+    audio: Annotated[Path | None, typer.Option("--audio", help="Query by a sound.")] = None,
+    k: Annotated[int, typer.Option("--k", "-k", min=1, max=1000, help="Number of results.")] = 10,
+    modality: Annotated[str | None, typer.Option(help="Only results of this modality: image or audio.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    model: OverrideModelOption = None,
+    device: DeviceOption = "auto",
+) -> None:
+    """Search an index by text, or by a picture (--image) or a sound (--audio)."""
+    queries = [(m, q) for m, q in (("text", text), ("image", image), ("audio", audio)) if q is not None]
+    if len(queries) != 1:
+        raise InputError("query", f"got {len(queries)} queries", "exactly one of TEXT, --image FILE, --audio FILE")
+    if modality is not None and modality not in ("image", "audio"):
+        raise InputError("--modality", f"got {modality!r}", "image or audio")
+    query_modality, query = queries[0]
+    searcher = open_searcher(index, model, device)
+    source = query if isinstance(query, str) else str(query)
+    hits = searcher.search(query_modality, source, k, None if modality is None else [modality])
+    if as_json:
+        payload = {"query": {"modality": query_modality, "value": source, "filter": modality},
+                   "results": [hit.to_dict() for hit in hits]}
+        console.print_json(json.dumps(payload))
+        return
+    table = Table(title=f"{query_modality} query: {source}")
+    for column, justify in (("#", "right"), ("score", "right"), ("modality", "left")):
+        table.add_column(column, justify=justify)
+    table.add_column("path", overflow="fold")
+    for rank, hit in enumerate(hits, 1):
+        table.add_row(str(rank), f"{hit.score:.4f}", hit.item.modality, hit.item.path)
+    console.print(table)
+
+
+@friendly_errors
+def serve_command(
+    index: IndexArgument,
+    host: Annotated[str, typer.Option(help="Interface to listen on (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535)] = 8000,
+    max_upload_mb: Annotated[float, typer.Option(min=0.01, help="Largest accepted upload, in MiB.")] = 20.0,
+    model: OverrideModelOption = None,
+    device: DeviceOption = "auto",
+) -> None:
+    """Serve the index over HTTP: POST /search, /items/{id}, thumbnails, media, /health, the web page at /."""
+    import uvicorn
+
+    from omnibind.search.service import create_app
+
+    app = create_app(open_searcher(index, model, device), max_upload_bytes=int(max_upload_mb * 1024 * 1024))
+    console.print(f"serving {index} on http://{host}:{port}/ (OpenAPI spec at /openapi.json)", highlight=False)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def open_searcher(index: Path, model: str | None, device: str) -> Any:
+    """The index with its own model (or `model`, which must be the same one)."""
+    from omnibind.search.index import SearchIndex
+    from omnibind.search.query import Searcher
+
+    opened = SearchIndex(index)
+    name = model or opened.model.name
+    return Searcher(opened, load_model(name, device), name)
+
+
+def register(app: typer.Typer) -> None:
+    """Add index, search, serve and the export group to the `omnibind` command."""
+    from omnibind.export.cli import export_app
+
+    app.command("index")(index_command)
+    app.command("search")(search_command)
+    app.command("serve")(serve_command)
+    app.add_typer(export_app, name="export")

@@ -1,0 +1,130 @@
+"""An index folder opened for searching: item metadata from SQLite, vectors from the faiss cache (rebuilt
+from SQLite when missing or stale), and a cheap refresh when `omnibind index` has updated the folder."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Collection
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from omnibind.errors import InputError
+from omnibind.search import vectors as vector_cache
+from omnibind.search.identity import ModelIdentity
+from omnibind.search.lock import writer_lock
+from omnibind.search.store import ItemRecord, Store
+from omnibind.search.vectors import VectorIndex
+
+REFRESH_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result: the item's cosine similarity to the query and its metadata."""
+
+    score: float
+    item: ItemRecord
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form: score plus the item's fields."""
+        return {"score": self.score, **self.item.to_dict()}
+
+
+class SearchIndex:
+    """Search an index folder by vector; safe to share between threads."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+        self.store = Store(self.folder)
+        recorded = self.store.meta("model")
+        if recorded is None:
+            raise InputError(self.folder, "index records no model", "an index written by `omnibind index`")
+        self.model = ModelIdentity.from_dict(recorded)
+        self._lock = threading.Lock()
+        self._checked = time.monotonic()
+        self.vectors = self._load_or_build(self.store.generation())
+
+    @property
+    def embed_dim(self) -> int:
+        """Size of the stored vectors."""
+        return self.model.embed_dim
+
+    def _load_or_build(self, generation: int) -> VectorIndex:
+        """The cache of this generation, or a rebuild from SQLite (saved when no writer holds the folder)."""
+        cached = vector_cache.load(self.folder, generation, self.embed_dim)
+        if cached is not None:
+            return cached
+        try:
+            with writer_lock(self.folder) as idle:
+                return self._rebuild(persist=idle)
+        except OSError:  # a read-only index folder: search from memory
+            return self._rebuild(persist=False)
+
+    def _rebuild(self, persist: bool) -> VectorIndex:
+        built = vector_cache.build(self.store, self.embed_dim, **(self.store.meta("ann") or {}))
+        if persist:
+            vector_cache.save(built, self.folder)
+        return built
+
+    def refresh(self, force: bool = False) -> bool:
+        """Pick up a newer generation (checked at most once a second unless forced); True when it changed.
+
+        While a writer is mid-run (no cache yet for the new generation) the old vectors stay in use, and
+        `search` drops hits on items deleted since.
+        """
+        now = time.monotonic()
+        if not force and now - self._checked < REFRESH_SECONDS:
+            return False
+        if not self._lock.acquire(blocking=False):
+            return False  # another thread is refreshing
+        try:
+            self._checked = now
+            generation = self.store.generation()
+            if generation == self.vectors.generation:
+                return False
+            newer = vector_cache.load(self.folder, generation, self.embed_dim)
+            if newer is None:
+                try:
+                    with writer_lock(self.folder) as idle:
+                        if not idle:
+                            return False
+                        newer = self._rebuild(persist=True)
+                except OSError:
+                    newer = self._rebuild(persist=False)
+            self.vectors = newer
+            return True
+        finally:
+            self._lock.release()
+
+    def search(self, query: np.ndarray, k: int = 10, modalities: Collection[str] | None = None) -> list[Hit]:
+        """The k items most similar to a unit query vector, best first, optionally of some modalities only."""
+        if query.shape[-1] != self.embed_dim:
+            raise InputError("query", f"vector of size {query.shape[-1]}", f"size {self.embed_dim}")
+        self.refresh()
+        vectors = self.vectors
+        ranked = vectors.search(query, k, modalities)
+        records = self.store.items([item_id for item_id, _ in ranked])
+        return [Hit(score, records[item_id]) for item_id, score in ranked if item_id in records]
+
+    def item(self, item_id: int) -> ItemRecord | None:
+        """Metadata of one item, None when no such item is indexed."""
+        return self.store.item(item_id)
+
+    def stats(self) -> dict[str, Any]:
+        """Counts per modality and how each is searched (exact, or IVF with its measured recall)."""
+        vectors = self.vectors
+        counts = self.store.counts()
+        return {
+            "items": sum(counts.values()),
+            "modalities": counts,
+            "search": {m: info.to_dict() for m, info in vectors.info.items()},
+            "generation": vectors.generation,
+        }
+
+    def close(self) -> None:
+        """Close the database connection."""
+        self.store.close()

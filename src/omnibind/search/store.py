@@ -1,0 +1,306 @@
+"""The index's source of truth: one SQLite database (WAL) holding every item's metadata and its vector.
+
+Every change is one transaction that also bumps a generation counter, so a process killed at any point
+leaves the previous or the next consistent state, and the faiss cache knows when it is stale.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from omnibind.errors import InputError
+
+DB_FILE = "index.sqlite"
+SCHEMA_VERSION = 1
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS items (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    path TEXT NOT NULL UNIQUE,
+    modality TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    width INTEGER,
+    height INTEGER,
+    duration REAL,
+    sample_rate INTEGER,
+    channels INTEGER,
+    indexed_at REAL NOT NULL,
+    vector BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS items_modality ON items (modality);
+CREATE TABLE IF NOT EXISTS failures (
+    path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, error TEXT NOT NULL
+);
+"""
+ITEM_COLUMNS = ("id", "path", "modality", "size", "mtime_ns", "sha256", "width", "height", "duration",
+                "sample_rate", "channels", "indexed_at")
+MAX_ITEM_ID = 2**63 - 1  # SQLite's INTEGER range; larger ids cannot exist
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What the index records about one media file besides its vector."""
+
+    path: str
+    modality: str
+    size: int
+    mtime_ns: int
+    sha256: str
+    width: int | None = None
+    height: int | None = None
+    duration: float | None = None
+    sample_rate: int | None = None
+    channels: int | None = None
+
+
+@dataclass(frozen=True)
+class ItemRecord(MediaInfo):
+    """An indexed item: its id (stable until the file's content changes) plus its metadata."""
+
+    id: int = 0
+    indexed_at: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form for the CLI and the HTTP API (id first)."""
+        values = asdict(self)
+        return {"id": values.pop("id"), **values}
+
+
+@dataclass(frozen=True)
+class KnownFile:
+    """What an incremental run compares against the file system: id, size, mtime and content hash."""
+
+    id: int
+    size: int
+    mtime_ns: int
+    sha256: str
+
+
+class Store:
+    """SQLite connection to an index folder; thread-safe (one lock), every write is one transaction."""
+
+    def __init__(self, folder: str | Path, initial_meta: dict[str, Any] | None = None) -> None:
+        """Open the index in `folder`; with `initial_meta`, create it first when it does not exist yet."""
+        self.folder = Path(folder)
+        self.path = self.folder / DB_FILE
+        if not self.path.is_file():
+            if initial_meta is None:
+                raise InputError(self.folder, "not an omnibind index (no index.sqlite)",
+                                 "a folder written by `omnibind index DIR --model M --index IDX`")
+            create_database(self.path, initial_meta)
+        self._lock = threading.RLock()
+        try:
+            self._db = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            version = self.meta("schema_version")
+        except sqlite3.DatabaseError as err:
+            raise InputError(self.path, f"cannot open the index database ({err})", "an omnibind index") from err
+        if version != SCHEMA_VERSION:
+            raise InputError(self.path, f"index schema version {version}",
+                             f"version {SCHEMA_VERSION}; rebuild it with `omnibind index`")
+
+    def close(self) -> None:
+        """Close the connection (the WAL is checkpointed by SQLite)."""
+        with self._lock:
+            self._db.close()
+
+    # ------------------------------------------------------------------------------------------ meta
+
+    def meta(self, key: str) -> Any:
+        """A JSON value from the meta table, None when absent."""
+        with self._lock:
+            try:
+                row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+            except sqlite3.OperationalError:  # no meta table: not an index
+                return None
+        return None if row is None else json.loads(row[0])
+
+    def _set_meta(self, key: str, value: Any) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, json.dumps(value)))
+
+    def set_meta(self, values: dict[str, Any]) -> None:
+        """Write several meta values in one transaction."""
+        with self.transaction(bump=False):
+            for key, value in values.items():
+                self._set_meta(key, value)
+
+    def generation(self) -> int:
+        """Counter bumped by every transaction that changes items; the faiss cache records the one it saw."""
+        return int(self.meta("generation") or 0)
+
+    @contextmanager
+    def transaction(self, bump: bool = True) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE … COMMIT (rolled back on error); `bump` increments the generation inside it."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+                if bump:
+                    self._db.execute(
+                        "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'"
+                    )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    # ----------------------------------------------------------------------------------------- items
+
+    def known_files(self, root: str) -> dict[str, KnownFile]:
+        """Indexed files under `root` (a resolved folder path), keyed by path."""
+        prefix = root.rstrip("/") + "/"
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT path, id, size, mtime_ns, sha256 FROM items WHERE substr(path, 1, ?) = ?",
+                (len(prefix), prefix),
+            ).fetchall()
+        return {path: KnownFile(id_, size, mtime, sha) for path, id_, size, mtime, sha in rows}
+
+    def known_failures(self, root: str) -> dict[str, tuple[int, int]]:
+        """Files under `root` that failed to decode, keyed by path, with the (size, mtime_ns) that failed."""
+        prefix = root.rstrip("/") + "/"
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT path, size, mtime_ns FROM failures WHERE substr(path, 1, ?) = ?", (len(prefix), prefix)
+            ).fetchall()
+        return {path: (size, mtime) for path, size, mtime in rows}
+
+    @staticmethod
+    def add_items(db: sqlite3.Connection, infos: Sequence[MediaInfo], vectors: np.ndarray) -> None:
+        """Insert items with their vectors (inside a transaction); a path already present is replaced."""
+        now = time.time()
+        rows = []
+        for info, vector in zip(infos, vectors, strict=True):
+            values = asdict(info)
+            rows.append((*[values[c] for c in ITEM_COLUMNS[1:-1]], now, _blob(vector)))
+        paths, marks = [i.path for i in infos], ",".join("?" * len(infos))
+        db.execute(f"DELETE FROM items WHERE path IN ({marks})", paths)
+        db.executemany(
+            f"INSERT INTO items ({', '.join(ITEM_COLUMNS[1:])}, vector) VALUES ({', '.join('?' * 12)})", rows
+        )
+        db.execute(f"DELETE FROM failures WHERE path IN ({marks})", paths)
+
+    @staticmethod
+    def touch_items(db: sqlite3.Connection, infos: Iterable[MediaInfo]) -> None:
+        """Record a new size/mtime for files whose content hash did not change (no new embedding)."""
+        db.executemany("UPDATE items SET size = ?, mtime_ns = ? WHERE path = ?",
+                       [(i.size, i.mtime_ns, i.path) for i in infos])
+
+    @staticmethod
+    def add_failures(db: sqlite3.Connection, failures: Iterable[tuple[str, int, int, str]]) -> None:
+        """Remember files that cannot be decoded, so unchanged ones are not retried every run; an item
+        whose file became undecodable is dropped (its vector no longer describes the file)."""
+        rows = list(failures)
+        db.executemany("DELETE FROM items WHERE path = ?", [(row[0],) for row in rows])
+        db.executemany("INSERT OR REPLACE INTO failures (path, size, mtime_ns, error) VALUES (?, ?, ?, ?)", rows)
+
+    @staticmethod
+    def remove_paths(db: sqlite3.Connection, paths: Sequence[str]) -> None:
+        """Drop items and failure records of deleted files."""
+        for start in range(0, len(paths), 500):
+            chunk = list(paths[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            db.execute(f"DELETE FROM items WHERE path IN ({marks})", chunk)
+            db.execute(f"DELETE FROM failures WHERE path IN ({marks})", chunk)
+
+    def item(self, item_id: int) -> ItemRecord | None:
+        """One item's metadata by id, None when there is no such item."""
+        if not 0 < item_id <= MAX_ITEM_ID:
+            return None
+        return self.items([item_id]).get(item_id)
+
+    def items(self, ids: Sequence[int]) -> dict[int, ItemRecord]:
+        """Metadata of several items by id; missing ids are left out."""
+        ids = [int(i) for i in ids if 0 < int(i) <= MAX_ITEM_ID]
+        if not ids:
+            return {}
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {', '.join(ITEM_COLUMNS)} FROM items WHERE id IN ({','.join('?' * len(ids))})", ids
+            ).fetchall()
+        return {row[0]: ItemRecord(**dict(zip(ITEM_COLUMNS, row, strict=True))) for row in rows}
+
+    def counts(self) -> dict[str, int]:
+        """Number of items per modality."""
+        with self._lock:
+            rows = self._db.execute("SELECT modality, COUNT(*) FROM items GROUP BY modality").fetchall()
+        return dict(rows)
+
+    def failures(self) -> list[tuple[str, str]]:
+        """(path, error) of every file that could not be decoded."""
+        with self._lock:
+            return self._db.execute("SELECT path, error FROM failures ORDER BY path").fetchall()
+
+    def snapshot(self, dim: int) -> tuple[int, dict[str, tuple[np.ndarray, np.ndarray]]]:
+        """The generation and every modality's (ids int64 (N,), vectors float32 (N, dim)), read in one
+        transaction so that they agree with each other."""
+        parts: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                generation = int(json.loads(self._db.execute(
+                    "SELECT value FROM meta WHERE key = 'generation'").fetchone()[0]))
+                counts = self._db.execute("SELECT modality, COUNT(*) FROM items GROUP BY modality").fetchall()
+                for modality, count in counts:
+                    ids = np.empty(count, dtype=np.int64)
+                    matrix = np.empty((count, dim), dtype=np.float32)
+                    rows = self._db.execute("SELECT id, vector FROM items WHERE modality = ? ORDER BY id", (modality,))
+                    for row, (item_id, blob) in enumerate(rows):
+                        ids[row] = item_id
+                        matrix[row] = _vector(blob, dim, item_id)
+                    parts[modality] = (ids, matrix)
+            finally:
+                self._db.execute("COMMIT")
+        return generation, parts
+
+    def integrity_check(self) -> str:
+        """SQLite's own consistency check ("ok" when the database is sound)."""
+        with self._lock:
+            return self._db.execute("PRAGMA integrity_check").fetchone()[0]
+
+
+def create_database(path: Path, meta: dict[str, Any]) -> None:
+    """Create the schema and first meta values in a temporary file, fsync it and rename it into place, so
+    the database file either does not exist or is complete."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.creating")
+    temp.unlink(missing_ok=True)
+    db = sqlite3.connect(temp, isolation_level=None)
+    try:
+        db.executescript(SCHEMA)
+        values = {"schema_version": SCHEMA_VERSION, "generation": 0, **meta}
+        db.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", [(k, json.dumps(v)) for k, v in values.items()])
+    finally:
+        db.close()
+    with open(temp, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(temp, path)
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _blob(vector: np.ndarray) -> bytes:
+    return np.ascontiguousarray(vector, dtype="<f4").tobytes()
+
+
+def _vector(blob: bytes, dim: int, item_id: int) -> np.ndarray:
+    if len(blob) != 4 * dim:
+        raise InputError(f"item {item_id}", f"stored vector has {len(blob) // 4} values", f"{dim} (the index's dim)")
+    return np.frombuffer(blob, dtype="<f4")

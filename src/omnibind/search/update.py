@@ -1,0 +1,211 @@
+"""Incremental, crash-safe indexing of a media folder (the engine behind `omnibind index`).
+
+A run compares the folder with SQLite, drops deleted files, and embeds new or changed files in batches; each
+batch is committed in one transaction (metadata and vectors together), so a run killed at any point keeps
+every batch it committed, and the next run picks up exactly the files still missing. A file whose mtime
+changed but whose content hash did not is only re-stamped, not re-embedded.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from omnibind.errors import InputError
+from omnibind.models.model import OmniBind
+from omnibind.progress import progress_bar
+from omnibind.search import vectors as vector_cache
+from omnibind.search.ann import APPROXIMATE_ABOVE, TARGET_RECALL, PartInfo
+from omnibind.search.identity import ModelIdentity, check_same_model, identify
+from omnibind.search.lock import LOCK_FILE, exclusive_writer
+from omnibind.search.scan import FoundFile, describe, walk_media
+from omnibind.search.store import DB_FILE, KnownFile, Store
+
+StepHook = Callable[[str], None]
+"""Called with "scanned", "removed", "batch-embedded" (before its commit), "batch-committed",
+"vectors-written" (cache files written, not yet renamed into place) and "done"."""
+
+
+@dataclass
+class UpdateReport:
+    """What one run did, and what the index holds afterwards."""
+
+    root: str
+    added: int = 0
+    changed: int = 0
+    restamped: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=dict)
+    totals: dict[str, int] = field(default_factory=dict)
+    search: dict[str, PartInfo] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def embedded(self) -> int:
+        """Files embedded by this run (new plus changed)."""
+        return self.added + self.changed
+
+
+@dataclass
+class Plan:
+    """The difference between the folder and the index."""
+
+    todo: list[FoundFile]
+    removed: list[str]
+    unchanged: int
+    skipped: dict[str, int]
+
+
+def update_index(
+    index: str | Path,
+    root: str | Path,
+    model: OmniBind,
+    model_name: str | Path,
+    batch_size: int = 32,
+    approximate_above: int = APPROXIMATE_ABOVE,
+    target_recall: float = TARGET_RECALL,
+    show_progress: bool = False,
+    on_step: StepHook | None = None,
+) -> UpdateReport:
+    """Bring the index in `index` up to date with the image and audio files under `root`."""
+    start = time.perf_counter()
+    step = on_step or (lambda name: None)
+    root_path, folder = _check_paths(root, index)
+    if batch_size < 1:
+        raise InputError("batch_size", f"got {batch_size}", "a positive number of files per batch")
+    if not 0 < target_recall <= 1:
+        raise InputError("target_recall", f"got {target_recall}", "a fraction in (0, 1]")
+    identity = identify(model, model_name)
+    report = UpdateReport(str(root_path))
+    with exclusive_writer(folder):
+        store = Store(folder, initial_meta={"model": identity.to_dict()})
+        try:
+            check_same_model(folder, ModelIdentity.from_dict(store.meta("model")), identity)
+            # The same weights may have moved: remember where they were loaded from last.
+            store.set_meta({"model": identity.to_dict(),
+                            "ann": {"approximate_above": approximate_above, "target_recall": target_recall}})
+            known = store.known_files(str(root_path))
+            plan = plan_changes(store, root_path, known, model.modalities, skip=[folder])
+            report.unchanged, report.skipped = plan.unchanged, plan.skipped
+            step("scanned")
+            if plan.removed:
+                with store.transaction() as db:
+                    Store.remove_paths(db, plan.removed)
+                report.removed = sum(path in known for path in plan.removed)
+                step("removed")
+            _embed_all(store, model, plan.todo, known, batch_size, report, show_progress, step)
+            search = _current_vectors(store, folder, identity.embed_dim, approximate_above, target_recall, step)
+            report.totals, report.search = store.counts(), search
+            step("done")
+        finally:
+            store.close()
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _check_paths(root: str | Path, index: str | Path) -> tuple[Path, Path]:
+    root_path = Path(root)
+    if not root_path.is_dir():
+        raise InputError(root, "no such folder", "a folder of images and audio files to index")
+    folder = Path(index).absolute()
+    if folder.exists() and not folder.is_dir():
+        raise InputError(index, "is a file", "an index folder (created when missing)")
+    if folder.is_dir() and not (folder / DB_FILE).exists():
+        strangers = sorted(p.name for p in folder.iterdir() if p.name not in (LOCK_FILE, f".{DB_FILE}.creating"))
+        if strangers:
+            raise InputError(index, f"is a folder of other files ({', '.join(strangers[:3])}, …), not an index",
+                             "a new or empty folder for the index, or an existing index")
+    return root_path.resolve(), folder
+
+
+def plan_changes(store: Store, root: Path, known: dict[str, KnownFile], modalities: Sequence[str],
+                 skip: Sequence[Path] = ()) -> Plan:
+    """Which files to (re-)embed, which indexed paths are gone, and how many files the model cannot embed."""
+    failures = store.known_failures(str(root))
+    todo, seen, skipped, unchanged = [], set(), Counter(), 0
+    for found in walk_media(root, skip):
+        if found.modality not in modalities:
+            skipped[found.modality] += 1
+            continue
+        seen.add(found.path)
+        old = known.get(found.path)
+        if old is not None and (old.size, old.mtime_ns) == (found.size, found.mtime_ns):
+            unchanged += 1
+        elif old is None and failures.get(found.path) == (found.size, found.mtime_ns):
+            unchanged += 1  # failed before and not modified since: do not retry
+        else:
+            todo.append(found)
+    removed = sorted((set(known) | set(failures)) - seen)
+    return Plan(todo, removed, unchanged, dict(skipped))
+
+
+def _batches(files: list[FoundFile], size: int) -> Iterator[tuple[str, list[FoundFile]]]:
+    """Same-modality runs of at most `size` files."""
+    groups: dict[str, list[FoundFile]] = defaultdict(list)
+    for found in files:
+        groups[found.modality].append(found)
+    for modality, group in groups.items():
+        for start in range(0, len(group), size):
+            yield modality, group[start : start + size]
+
+
+def _embed_all(store: Store, model: OmniBind, todo: list[FoundFile], known: dict[str, KnownFile], batch_size: int,
+               report: UpdateReport, show_progress: bool, step: StepHook) -> None:
+    with progress_bar(disable=not show_progress) as progress:
+        task = progress.add_task("indexing", total=len(todo), unit="files")
+        for modality, batch in _batches(todo, batch_size):
+            fresh, restamped, failed, tensors = [], [], [], []
+            for found in batch:
+                try:
+                    data = Path(found.path).read_bytes()
+                    info = describe(found, data)
+                    old = known.get(found.path)
+                    if old is not None and old.sha256 == info.sha256:
+                        restamped.append(info)
+                        continue
+                    tensors.append(model.processors[modality](data))
+                    fresh.append(info)
+                except (InputError, OSError) as err:
+                    failed.append((found.path, found.size, found.mtime_ns, str(err)))
+            vectors = _embed(model, modality, tensors)
+            step("batch-embedded")
+            with store.transaction() as db:
+                if fresh:
+                    Store.add_items(db, fresh, vectors)
+                Store.touch_items(db, restamped)
+                Store.add_failures(db, failed)
+            step("batch-committed")
+            report.added += sum(info.path not in known for info in fresh)
+            report.changed += sum(info.path in known for info in fresh)
+            report.restamped += len(restamped)
+            report.failed += [(path, error) for path, _, _, error in failed]
+            progress.advance(task, len(batch))
+
+
+@torch.no_grad()
+def _embed(model: OmniBind, modality: str, tensors: list[torch.Tensor]) -> np.ndarray:
+    if not tensors:
+        return np.zeros((0, model.config.embed_dim), dtype=np.float32)
+    return model.encode(modality, torch.stack(tensors)).float().cpu().numpy()
+
+
+def _current_vectors(store: Store, folder: Path, embed_dim: int, approximate_above: int, target_recall: float,
+                     step: StepHook) -> dict[str, PartInfo]:
+    """Rebuild and save the faiss cache unless the one on disk already matches this generation and options."""
+    options = {"approximate_above": approximate_above, "target_recall": target_recall}
+    manifest = vector_cache.read_manifest(folder, store.generation(), embed_dim)
+    if manifest is not None and manifest.get("options") == options:
+        vector_cache.remove_stale(folder, keep=vector_cache.cache_dir(folder, store.generation()))
+        return {m: PartInfo(**info) for m, info in manifest["parts"].items()}
+    built = vector_cache.build(store, embed_dim, approximate_above, target_recall)
+    vector_cache.save(built, folder, before_publish=lambda: step("vectors-written"))
+    return built.info
+

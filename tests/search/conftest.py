@@ -1,0 +1,57 @@
+"""Fixtures for search tests: tiny checkpoints, a media folder and an index built from it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from search_media import image_text_model, write_media
+
+from helpers import tiny_model
+
+
+@dataclass(frozen=True)
+class Built:
+    """An index folder, the media folder it covers and the checkpoint that built it."""
+
+    index: Path
+    media: Path
+    model: Path
+
+
+@pytest.fixture(scope="session")
+def search_checkpoint(tmp_path_factory: pytest.TempPathFactory, spiece_model: Path) -> Path:
+    """A saved tiny three-tower checkpoint, shared by the session (tests must not modify it)."""
+    import omnibind
+
+    return omnibind.save(tiny_model(spiece_model), tmp_path_factory.mktemp("models") / "tiny")
+
+
+@pytest.fixture(scope="session")
+def image_text_checkpoint(tmp_path_factory: pytest.TempPathFactory, spiece_model: Path) -> Path:
+    """A saved tiny image–text checkpoint (no audio tower), like a SigLIP model."""
+    import omnibind
+
+    return omnibind.save(image_text_model(spiece_model), tmp_path_factory.mktemp("models") / "image_text")
+
+
+@pytest.fixture(scope="session")
+def built_index(tmp_path_factory: pytest.TempPathFactory, search_checkpoint: Path) -> Built:
+    """Six drawings and three tones, indexed once for the session (tests must not modify it)."""
+    import omnibind
+    from omnibind.search import update_index
+
+    root = tmp_path_factory.mktemp("built")
+    media = root / "media"
+    write_media(media)
+    update_index(root / "index", media, omnibind.load(search_checkpoint), search_checkpoint, batch_size=4)
+    return Built(root / "index", media, search_checkpoint)
+
+
+@pytest.fixture
+def media_dir(tmp_path: Path) -> Path:
+    """A fresh media folder (six drawings, three tones) for tests that change files."""
+    folder = tmp_path / "media"
+    write_media(folder)
+    return folder
