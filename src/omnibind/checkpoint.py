@@ -17,6 +17,7 @@ from safetensors.torch import load_file, save_file
 from omnibind.config import ModelConfig
 from omnibind.convert import siglip
 from omnibind.errors import CheckpointError
+from omnibind.fsutil import fsync_path
 from omnibind.models.model import OmniBind
 from omnibind.processors import build_processors
 
@@ -33,17 +34,12 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     os.close(fd)
     try:
         write(Path(tmp))
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
+        fsync_path(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    fsync_path(path.parent)
 
 
 def save(model: OmniBind, folder: str | Path) -> Path:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from omnibind.errors import InputError
+from omnibind.fsutil import fsync_path
 
 DB_FILE = "index.sqlite"
 SCHEMA_VERSION = 1
@@ -286,14 +287,9 @@ def create_database(path: Path, meta: dict[str, Any]) -> None:
         db.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", [(k, json.dumps(v)) for k, v in values.items()])
     finally:
         db.close()
-    with open(temp, "rb") as handle:
-        os.fsync(handle.fileno())
+    fsync_path(temp)
     os.replace(temp, path)
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_path(path.parent)
 
 
 def _blob(vector: np.ndarray) -> bytes:

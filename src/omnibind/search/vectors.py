@@ -19,6 +19,7 @@ from typing import Any
 import faiss
 import numpy as np
 
+from omnibind.fsutil import fsync_path
 from omnibind.search.ann import APPROXIMATE_ABOVE, TARGET_RECALL, PartInfo, build_part, set_nprobe
 from omnibind.search.store import Store
 
@@ -85,14 +86,14 @@ def save(index: VectorIndex, folder: Path, before_publish: Callable[[], None] | 
                     "options": index.options, "parts": {m: info.to_dict() for m, info in index.info.items()}}
         (temp / MANIFEST).write_text(json.dumps(manifest, indent=2))
         for file in temp.iterdir():
-            _fsync(file)
-        _fsync(temp)
+            fsync_path(file)
+        fsync_path(temp)
         if before_publish is not None:
             before_publish()
         if target.exists():
             shutil.rmtree(target)
         os.replace(temp, target)
-        _fsync(folder)
+        fsync_path(folder)
     finally:
         shutil.rmtree(temp, ignore_errors=True)
     remove_stale(folder, keep=target)
@@ -135,11 +136,3 @@ def remove_stale(folder: Path, keep: Path | None = None) -> None:
     for path in folder.iterdir():
         if path != keep and path.is_dir() and path.name.startswith((CACHE_PREFIX, TEMP_PREFIX)):
             shutil.rmtree(path, ignore_errors=True)
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

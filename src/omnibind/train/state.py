@@ -24,6 +24,7 @@ from torch.distributed.checkpoint.state_dict import (
 
 from omnibind import checkpoint
 from omnibind.errors import CheckpointError
+from omnibind.fsutil import fsync_path
 from omnibind.train import distributed
 
 STEP_DIR = re.compile(r"^step-(\d{8})$")
@@ -94,7 +95,7 @@ def save(root: Path, step: int, model: nn.Module, optimizer: torch.optim.Optimiz
     distributed.barrier()
     own = {"rng": rng_state(), "data": data_state}
     torch.save(own, tmp / f"rank{info.rank}.pt")
-    _fsync(tmp / f"rank{info.rank}.pt")
+    fsync_path(tmp / f"rank{info.rank}.pt")
     if info.is_main:
         bare = distributed.unwrap(model)
         tokenizer = bare.processors.get("text")
@@ -102,12 +103,12 @@ def save(root: Path, step: int, model: nn.Module, optimizer: torch.optim.Optimiz
         shared = {"step": step, "optimizer": optim, "scheduler": scheduler.state_dict(),
                   "world_size": info.world_size}
         torch.save(shared, tmp / TRAIN_STATE)
-        _fsync(tmp / TRAIN_STATE)
+        fsync_path(tmp / TRAIN_STATE)
     distributed.barrier()
     if info.is_main:
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
-        _fsync_dir(root)
+        fsync_path(root)
         for _, old in complete_checkpoints(root)[:-keep_last]:
             shutil.rmtree(old, ignore_errors=True)
     distributed.barrier()
@@ -137,16 +138,3 @@ def _load(path: Path) -> dict[str, Any]:
         return torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, OSError) as err:
         raise CheckpointError(f"{path}: cannot read training state ({err})") from err
-
-
-def _fsync(path: Path) -> None:
-    with open(path, "rb") as handle:
-        os.fsync(handle.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
