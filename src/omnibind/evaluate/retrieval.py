@@ -51,8 +51,9 @@ class Retrieval:
             metrics = retrieval_metrics(scores, relevant[queries])
             out.update({f"{prefix}/{k}": v for k, v in metrics.items()})
             n = len(pools[b])
-            out.update({f"{prefix}/R@1_chance": 1 / n, f"{prefix}/median_rank_chance": (n + 1) / 2,
-                        f"{prefix}/queries": float(queries.sum()), f"{prefix}/items": float(n)})
+            out.update({f"{prefix}/R@{k}_chance": min(k, n) / n for k in (1, 5, 10)})  # one relevant item each
+            out.update({f"{prefix}/median_rank_chance": (n + 1) / 2, f"{prefix}/queries": float(queries.sum()),
+                        f"{prefix}/items": float(n)})
             query_pool = [e for e, q in zip(pools[a], queries.tolist(), strict=True) if q]
             self.ranked[f"{a}->{b}"] = self._top(query_pool, pools[b], scores)
         return out
