@@ -28,7 +28,7 @@ CONFIG_DATA = "data/starter"  # where the config's shard paths point; --data mov
 
 def ensure_dataset(root: Path, limit: int | None, console: Console) -> None:
     """Build the starter dataset once (all of it, or `limit` items per kind and split); later runs reuse it."""
-    if (root / "train").is_dir():
+    if (root / "summary.json").is_file():  # written last, so an interrupted build is built again
         console.print(f"starter dataset: reusing {root}")
         return
     console.print(f"starter dataset: building into {root} (about 2 minutes for all of it)")

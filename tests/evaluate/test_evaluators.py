@@ -25,6 +25,7 @@ class KnownModel(torch.nn.Module):
     def encode(self, modality: str, inputs: list[str]) -> torch.Tensor:
         rows = []
         for item in inputs:
+            item = item.decode() if isinstance(item, bytes) else item
             index = int(item.rsplit(" ", 1)[-1].strip(".").lstrip("e"))
             rows.append(F.one_hot(torch.tensor(index % DIM), DIM).float())
         return torch.stack(rows)
@@ -43,17 +44,18 @@ def test_zero_shot_accuracy_is_exact() -> None:
 
 
 def test_retrieval_metrics_are_exact_in_both_directions() -> None:
-    # four pairs; the text of example 3 points at direction 1, so it collides with example 1
+    # four pairs; examples 1 and 3 share the caption "e1", so it is one text relevant to both images
     texts = ["e0", "e1", "e2", "e1"]
-    examples = [EvalExample(f"k{i}", {"image": f"e{i}", "text": texts[i]}) for i in range(4)]
-    examples.append(EvalExample("extra", {"image": "e5"}))  # a distractor image without text
+    examples = [EvalExample(f"k{i}", {"image": f"e{i}".encode(), "text": texts[i]}) for i in range(4)]
+    examples.append(EvalExample("extra", {"image": b"e5"}))  # a distractor image without text
+    examples.append(EvalExample("copy", {"image": b"e2"}))  # the same picture again: one item
     evaluator = Retrieval(examples, ["image", "text"])
     result = evaluator.run(KnownModel())
-    # text→image: t0→i0 rank1; t1→i1 rank1; t2→i2 rank1; t3 (e1)→i3 (e3): score 0, beaten by i1 → rank 2..
-    assert result["retrieval/text->image/R@1"] == 0.75
-    assert result["retrieval/text->image/R@5"] == 1.0
-    assert result["retrieval/text->image/items"] == 5
-    # image→text: i1 ties with t1 and t3, its own t1 counts with the tie against it → rank 2; i3 finds nothing
-    assert result["retrieval/image->text/R@1"] == 0.5
-    assert result["retrieval/image->text/queries"] == 4
+    # text→image: every caption finds one of its pictures first
+    assert result["retrieval/text->image/R@1"] == 1.0
+    assert result["retrieval/text->image/queries"] == 3 and result["retrieval/text->image/items"] == 5
+    # image→text: image e3 (caption "e1") scores 0 against all three texts; ties count against it → rank 3
+    assert result["retrieval/image->text/R@1"] == 0.75
+    assert result["retrieval/image->text/median_rank"] == 1.0
+    assert result["retrieval/image->text/R@1_chance"] == 1 / 3
     assert set(evaluator.ranked) == {"image->text", "text->image"}

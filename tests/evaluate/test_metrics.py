@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from omnibind.evaluate.metrics import best_ranks, paired_relevance, retrieval_metrics, topk_accuracy
+from omnibind.evaluate.metrics import best_ranks, retrieval_metrics, topk_accuracy
 
 
 def test_topk_accuracy_exact() -> None:
@@ -34,11 +34,6 @@ def test_median_rank_of_identity_and_reversed() -> None:
     reversed_scores = -torch.eye(n)
     # the relevant item scores lowest: rank n for every query
     assert retrieval_metrics(reversed_scores, torch.eye(n).bool(), ks=(1,)) == {"R@1": 0.0, "median_rank": 5.0}
-
-
-def test_paired_relevance_with_repeated_keys() -> None:
-    relevant = paired_relevance(["a", "b"], ["b", "a", "a"])
-    assert relevant.tolist() == [[False, True, True], [True, False, False]]
 
 
 def test_queries_without_relevant_items_are_rejected() -> None:

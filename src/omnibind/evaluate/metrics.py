@@ -33,14 +33,3 @@ def retrieval_metrics(scores: torch.Tensor, relevant: torch.Tensor, ks: Sequence
     out = {f"R@{k}": (ranks <= k).float().mean().item() for k in ks}
     out["median_rank"] = ranks.float().quantile(0.5).item()  # the mean of the two middle ranks when even
     return out
-
-
-def paired_relevance(query_ids: Sequence, item_ids: Sequence) -> torch.Tensor:
-    """Relevance matrix for paired data: query i matches every item that comes from the same example."""
-    items = {}
-    for j, key in enumerate(item_ids):
-        items.setdefault(key, []).append(j)
-    relevant = torch.zeros(len(query_ids), len(item_ids), dtype=torch.bool)
-    for i, key in enumerate(query_ids):
-        relevant[i, items.get(key, [])] = True
-    return relevant

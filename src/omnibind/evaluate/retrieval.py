@@ -1,15 +1,23 @@
-"""Cross-modal retrieval for every modality pair present: R@1/5/10 and median rank, both directions."""
+"""Cross-modal retrieval for every modality pair present: R@1/5/10 and median rank, both directions.
+
+Items are deduplicated by content (identical captions, or the same picture shared by two examples, are
+one item), and an item is relevant to a query when some example pairs their contents: an image with
+three captions has three relevant texts, and a caption shared by three drawings is relevant to each.
+"""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import permutations
+from pathlib import Path
+from typing import Any
 
 import torch
 
 from omnibind.evaluate.examples import EvalExample, embed_sources, with_modality
-from omnibind.evaluate.metrics import paired_relevance, retrieval_metrics
+from omnibind.evaluate.metrics import retrieval_metrics
 from omnibind.models.model import OmniBind
 
 
@@ -21,11 +29,36 @@ class Ranked:
     results: list[tuple[EvalExample, float]]
 
 
-class Retrieval:
-    """Query with each example's `a` input, rank every example's `b` input; the match shares the key.
+def content_id(modality: str, source: Any) -> str:
+    """Identity of an input's content: the text itself, or the SHA-1 of the media bytes."""
+    if modality == "text":
+        return f"text:{source}"
+    data = source if isinstance(source, bytes) else Path(source).read_bytes()
+    return f"{modality}:{hashlib.sha1(data).hexdigest()}"
 
-    Examples lacking `b` still serve as distractors; those lacking `a` are not queries.
-    """
+
+class Pool:
+    """The distinct contents of one modality across examples, with the first example holding each."""
+
+    def __init__(self, examples: Sequence[EvalExample], modality: str) -> None:
+        self.first: dict[str, EvalExample] = {}
+        self.of_example: dict[int, str] = {}
+        for example in with_modality(examples, modality):
+            cid = content_id(modality, example.inputs[modality])
+            self.first.setdefault(cid, example)
+            self.of_example[id(example)] = cid
+        self.ids = list(self.first)
+        self.index = {cid: i for i, cid in enumerate(self.ids)}
+        self.modality = modality
+
+    def sources(self) -> list[Any]:
+        """One source per distinct content, in pool order."""
+        return [self.first[cid].inputs[self.modality] for cid in self.ids]
+
+
+class Retrieval:
+    """Query with each distinct `a` input, rank every distinct `b` input; examples lacking `b` still add
+    distractors, and contents that pair with nothing in `b` are not queries."""
 
     def __init__(self, examples: Sequence[EvalExample], modalities: Sequence[str] | None = None,
                  batch_size: int = 64, keep: int = 4, name: str = "retrieval") -> None:
@@ -35,27 +68,35 @@ class Retrieval:
         self.batch_size, self.keep, self.name = batch_size, keep, name
         self.ranked: dict[str, list[Ranked]] = {}
 
+    def relevance(self, pools: dict[str, Pool], a: str, b: str) -> torch.Tensor:
+        """(distinct a, distinct b) matrix: True where some example pairs the two contents."""
+        relevant = torch.zeros(len(pools[a].ids), len(pools[b].ids), dtype=torch.bool)
+        for example in self.examples:
+            ca, cb = pools[a].of_example.get(id(example)), pools[b].of_example.get(id(example))
+            if ca is not None and cb is not None:
+                relevant[pools[a].index[ca], pools[b].index[cb]] = True
+        return relevant
+
     def run(self, model: OmniBind) -> dict[str, float]:
         """Metrics named "<name>/<a>-><b>/R@k" for each ordered pair the model and the data both have."""
         usable = [m for m in self.modalities if m in model.modalities]
-        pools = {m: with_modality(self.examples, m) for m in usable}
-        emb = {m: embed_sources(model, m, [e.inputs[m] for e in pool], self.batch_size) for m, pool in pools.items()}
+        pools = {m: Pool(self.examples, m) for m in usable}
+        emb = {m: embed_sources(model, m, pool.sources(), self.batch_size) for m, pool in pools.items()}
         out: dict[str, float] = {}
         for a, b in permutations(usable, 2):
-            relevant = paired_relevance([e.key for e in pools[a]], [e.key for e in pools[b]])
+            relevant = self.relevance(pools, a, b)
             queries = relevant.any(dim=1)
             if queries.sum() < 2:
                 continue
             scores = emb[a][queries] @ emb[b].T
             prefix = f"{self.name}/{a}->{b}"
-            metrics = retrieval_metrics(scores, relevant[queries])
-            out.update({f"{prefix}/{k}": v for k, v in metrics.items()})
-            n = len(pools[b])
+            out.update({f"{prefix}/{k}": v for k, v in retrieval_metrics(scores, relevant[queries]).items()})
+            n = len(pools[b].ids)
             out.update({f"{prefix}/R@{k}_chance": min(k, n) / n for k in (1, 5, 10)})  # one relevant item each
             out.update({f"{prefix}/median_rank_chance": (n + 1) / 2, f"{prefix}/queries": float(queries.sum()),
                         f"{prefix}/items": float(n)})
-            query_pool = [e for e, q in zip(pools[a], queries.tolist(), strict=True) if q]
-            self.ranked[f"{a}->{b}"] = self._top(query_pool, pools[b], scores)
+            query_examples = [pools[a].first[cid] for cid, q in zip(pools[a].ids, queries.tolist(), strict=True) if q]
+            self.ranked[f"{a}->{b}"] = self._top(query_examples, [pools[b].first[c] for c in pools[b].ids], scores)
         return out
 
     def _top(self, queries: list[EvalExample], items: list[EvalExample], scores: torch.Tensor) -> list[Ranked]:
