@@ -109,3 +109,17 @@ def test_binding_a_new_audio_tower_to_frozen_image_and_text(tmp_path: Path, spie
         assert torch.equal(value, after[key]), key
     trainable = {n for n, p in trainer.model.named_parameters() if p.requires_grad}
     assert trainable and all(n.startswith("towers.audio.") for n in trainable)
+
+
+@pytest.mark.slow
+def test_compiled_towers_train_like_eager(tmp_path: Path) -> None:
+    """train.compile=true (torch.compile of each tower, inductor on CPU) ends where eager training does."""
+    results = []
+    for compiled in (False, True):
+        cfg = config(tmp_path / str(compiled), "train.steps=3", f"train.compile={str(compiled).lower()}",
+                     "model.modalities=[image,text]", "loss.pairs=[[image,text]]", "optim.eps=1e-3")
+        trainer = Trainer(cfg, show_progress=False)
+        trainer.run()
+        results.append({k: v.detach().clone() for k, v in trainer.model.state_dict().items()})
+    worst = max((results[0][k] - results[1][k]).abs().max().item() for k in results[0])
+    assert worst < 1e-4, worst
