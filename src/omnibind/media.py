@@ -7,8 +7,11 @@ from pathlib import Path
 
 from omnibind.errors import InputError
 
-IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
-AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3"})
+# Extensions without the dot, in order of preference when one WebDataset sample holds several.
+IMAGE_EXTS = ("jpg", "jpeg", "png", "webp", "gif", "bmp", "tiff", "tif")
+AUDIO_EXTS = ("flac", "wav", "ogg", "oga", "opus", "mp3")
+IMAGE_EXTENSIONS = frozenset(f".{ext}" for ext in IMAGE_EXTS)
+AUDIO_EXTENSIONS = frozenset(f".{ext}" for ext in AUDIO_EXTS)
 BYTES_NAME = "<bytes>"
 
 

@@ -9,10 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from omnibind.data.skips import FILE_MISSING, MANIFEST_LINE_INVALID, SampleSkip
+from omnibind.media import AUDIO_EXTS, IMAGE_EXTS
 
-# Preference order when one sample carries several fields of a modality.
-IMAGE_EXTS = ("jpg", "jpeg", "png", "webp", "gif", "bmp", "tiff", "tif")
-AUDIO_EXTS = ("flac", "wav", "ogg", "oga", "opus", "mp3")
 TEXT_EXT = "txt"
 META_EXT = "json"
 MODALITY_EXTS: dict[str, tuple[str, ...]] = {"image": IMAGE_EXTS, "audio": AUDIO_EXTS, "text": (TEXT_EXT,)}

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import soundfile
-import torch
 
 from omnibind.evaluate.examples import EvalExample, with_modality
 from omnibind.evaluate.retrieval import Ranked, Retrieval
@@ -83,9 +82,3 @@ def _item(example: EvalExample, modality: str, media: Path) -> dict[str, Any]:
         soundfile.write(target, load_audio(source, 16000).numpy(), 16000)
     item["media"] = f"media/{target.name}"
     return item
-
-
-def mean_over(results: dict[str, dict[str, float]], suffix: str) -> float:
-    """Average of every metric ending in `suffix` across splits (a single number for progress logs)."""
-    values = [v for metrics in results.values() for k, v in metrics.items() if k.endswith(suffix)]
-    return float(torch.tensor(values).mean()) if values else float("nan")

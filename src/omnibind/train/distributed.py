@@ -88,9 +88,8 @@ def average_loss_scalar_grads(model: nn.Module) -> None:
     for name in LOSS_SCALARS:
         param = getattr(model, name)
         if param.grad is not None:
-            dist.all_reduce(param.grad, op=dist.ReduceOp.AVG if param.grad.is_cuda else dist.ReduceOp.SUM)
-            if not param.grad.is_cuda:
-                param.grad /= dist.get_world_size()
+            dist.all_reduce(param.grad)  # a sum: gloo has no AVG, so divide for every backend alike
+            param.grad /= dist.get_world_size()
 
 
 def unwrap(model: nn.Module) -> nn.Module:
