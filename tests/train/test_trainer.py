@@ -123,3 +123,34 @@ def test_compiled_towers_train_like_eager(tmp_path: Path) -> None:
         results.append({k: v.detach().clone() for k, v in trainer.model.state_dict().items()})
     worst = max((results[0][k] - results[1][k]).abs().max().item() for k in results[0])
     assert worst < 1e-4, worst
+
+
+def test_lit_keeps_the_image_tower_and_starts_text_afresh(tmp_path: Path, spiece_model: Path) -> None:
+    """model.init_towers=[image]: the image tower (and t', b) come from the checkpoint, text is re-drawn."""
+    from helpers import TINY_TOWER
+
+    torch.manual_seed(0)
+    base = omnibind.create("Ti/16", ("image", "text"), spiece_model, 32,
+                           image=dict(TINY_TOWER, image_size=32, patch_size=8), text=dict(TINY_TOWER, max_len=16,
+                                                                                          vocab_size=64))
+    omnibind.save(base, tmp_path / "base")
+    cfg = config(tmp_path, f"model.init_from={tmp_path / 'base'}", "model.init_towers=[image]",
+                 "model.modalities=[image,text]", "model.towers={}", "loss.pairs=[[image,text]]")
+    model = Trainer(cfg, show_progress=False).model
+    assert model.config.towers["text"] == base.config.towers["text"]  # same shape, fresh weights
+    after = model.state_dict()
+    kept = [k for k in base.state_dict() if not k.startswith("towers.text.")]
+    assert all(torch.equal(base.state_dict()[k], after[k]) for k in kept)
+    redrawn = [k for k in base.state_dict() if k.startswith("towers.text.") and k.endswith("qkv.weight")]
+    assert redrawn and not any(torch.equal(base.state_dict()[k], after[k]) for k in redrawn)
+    with pytest.raises(ValueError, match="init_towers"):
+        Trainer(config(tmp_path, f"model.init_from={tmp_path / 'base'}", "model.init_towers=[audio]"),
+                show_progress=False)
+
+
+def test_loss_scalars_start_where_the_config_says(tmp_path: Path) -> None:
+    default = Trainer(config(tmp_path / "a"), show_progress=False).model
+    assert default.logit_scale.item() == pytest.approx(math.log(10)) and default.logit_bias.item() == -10
+    chosen = Trainer(config(tmp_path / "b", "model.logit_bias_init=0", "model.logit_scale_init=1.5"),
+                     show_progress=False).model
+    assert chosen.logit_bias.item() == 0 and chosen.logit_scale.item() == 1.5

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import omnibind
-from omnibind.config import ModelConfig, tower_config
+from omnibind.config import ModelConfig, model_config, tower_config
+from omnibind.errors import InputError
 from omnibind.models.model import OmniBind
 from omnibind.processors import build_processors
 from omnibind.train.config import TrainConfig
@@ -14,21 +16,31 @@ from omnibind.train.synthetic import SyntheticBatches
 
 
 def build_model(cfg: TrainConfig) -> OmniBind:
-    """A fresh model of the configured sizes, or `init_from`'s model plus any new towers (binding)."""
+    """A fresh model of the configured sizes, or `init_from`'s towers (all, or `init_towers`) plus fresh
+    ones for the rest (binding a new modality; LiT's text tower)."""
     section = cfg.model
     if section.init_from is None:
-        return omnibind.create(section.variant, tuple(section.modalities), section.tokenizer, section.embed_dim,
-                               **section.towers)
+        config = model_config(section.variant, tuple(section.modalities), section.embed_dim, **section.towers)
+        inits = {"logit_scale_init": section.logit_scale_init, "logit_bias_init": section.logit_bias_init}
+        config = dataclasses.replace(config, **{k: v for k, v in inits.items() if v is not None})
+        return OmniBind(config, build_processors(config, section.tokenizer))
     base = omnibind.load(section.init_from)
-    towers = {m: base.config.towers[m] for m in section.modalities if m in base.config.towers}
+    kept_towers = base.config.towers if section.init_towers is None else section.init_towers
+    for m in kept_towers:
+        if m not in base.config.towers or m not in section.modalities:
+            raise InputError("model.init_towers", f"{m!r} is not a tower of both {section.init_from} and the model",
+                             f"some of {sorted(set(base.config.towers) & set(section.modalities))}")
+    towers = {}
     for m in section.modalities:
-        if m not in towers:
+        if m in base.config.towers and (m in kept_towers or m not in section.towers):
+            towers[m] = base.config.towers[m]  # kept, or started afresh with the base's shape (LiT's text tower)
+        else:  # a new tower (binding), or one given new sizes
             towers[m] = tower_config(m, section.variant, base.config.embed_dim, **section.towers.get(m, {}))
     config = ModelConfig(towers=towers, embed_dim=base.config.embed_dim)
     tokenizer = section.tokenizer or (base.processors["text"].model_file if "text" in base.processors else None)
     model = OmniBind(config, build_processors(config, tokenizer))
-    kept = {k: v for k, v in base.state_dict().items() if _tower_of(k) in (None, *towers)}
-    model.load_state_dict(kept, strict=False)  # only the new towers keep their fresh initialisation
+    kept = {k: v for k, v in base.state_dict().items() if _tower_of(k) in (None, *kept_towers)}
+    model.load_state_dict(kept, strict=False)  # the other towers keep their fresh initialisation
     return model
 
 
@@ -37,12 +49,18 @@ def _tower_of(name: str) -> str | None:
     return name.split(".")[1] if name.startswith("towers.") else None
 
 
-def build_data(cfg: TrainConfig, model: OmniBind, info: DistInfo) -> Any:
-    """The batch stream of this rank: synthetic classes, or the shard loader; both are resumable."""
+def build_data(cfg: TrainConfig, model: OmniBind, info: DistInfo, show_progress: bool = False) -> Any:
+    """The batch stream of this rank: synthetic classes, the shards decoded once into memory, or the
+    streaming shard loader; all are resumable."""
     data = cfg.data
     if data.kind == "synthetic":
         return SyntheticBatches(model.config, data.batch_size, data.synthetic_classes, cfg.seed,
                                 data.synthetic_missing, info.rank, info.world_size)
+    if data.kind == "cached":
+        from omnibind.data.cached import CachedBatches, DecodedSet
+
+        decoded = DecodedSet.decode(data.shards, model.processors, data.num_workers, show_progress)
+        return CachedBatches(decoded, data.batch_size, cfg.seed, info.rank, info.world_size)
     from omnibind.data.loader import LoaderConfig, make_loader
 
     if data.batch_size % info.world_size:

@@ -12,19 +12,25 @@ from omnibind.yamlconfig import apply_overrides, from_dict, load_yaml
 
 @dataclass
 class ModelSection:
-    """The model to train: a named size per tower, or a checkpoint to start from (LiT / binding)."""
+    """The model to train: a named size per tower, or a checkpoint to start from (LiT / binding).
+    init_towers names the towers taken from init_from (None: all it has; the others start fresh, as LiT's
+    text tower). logit_scale_init / logit_bias_init set t' and b of a fresh model (None: log 10 and -10)."""
 
     variant: str = "B/16"
     modalities: list[str] = field(default_factory=lambda: ["image", "text"])
     embed_dim: int | None = None
     towers: dict[str, dict[str, Any]] = field(default_factory=dict)
     init_from: str | None = None
+    init_towers: list[str] | None = None
     tokenizer: str | None = None
+    logit_scale_init: float | None = None
+    logit_bias_init: float | None = None
 
 
 @dataclass
 class DataSection:
-    """Where batches come from: `synthetic` (learnable random classes) or `shards` (webdataset/manifest)."""
+    """Where batches come from: `synthetic` (learnable random classes), `shards` (webdataset/manifest,
+    streamed and decoded every epoch) or `cached` (the same shards decoded once into memory)."""
 
     kind: str = "synthetic"
     shards: str | list[str] | None = None
@@ -99,8 +105,9 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         checks = [
-            (self.data.kind in ("synthetic", "shards"), "data.kind", "'synthetic' or 'shards'"),
-            (self.data.kind != "shards" or bool(self.data.shards), "data.shards", "shards when data.kind is shards"),
+            (self.data.kind in ("synthetic", "shards", "cached"), "data.kind", "'synthetic', 'shards' or 'cached'"),
+            (self.data.kind == "synthetic" or bool(self.data.shards), "data.shards",
+             "shards when data.kind is shards or cached"),
             (self.train.precision in ("fp32", "bf16"), "train.precision", "'fp32' or 'bf16'"),
             (self.train.strategy in ("ddp", "fsdp"), "train.strategy", "'ddp' or 'fsdp'"),
             (self.loss.kind in ("sigmoid", "softmax"), "loss.kind", "'sigmoid' or 'softmax'"),

@@ -4,6 +4,7 @@ the all-reduce of the loss scalars t' and b, which stay outside the wrappers."""
 from __future__ import annotations
 
 import os
+import platform
 from dataclasses import dataclass
 
 import torch
@@ -95,3 +96,23 @@ def average_loss_scalar_grads(model: nn.Module) -> None:
 def unwrap(model: nn.Module) -> nn.Module:
     """The OmniBind inside a DDP wrapper (FSDP2 shards in place, so it is the model itself)."""
     return model.module if hasattr(model, "module") else model
+
+
+def describe(info: DistInfo) -> str:
+    """The hardware a run trains on, in words: processes × GPU name, or the CPU model and its threads."""
+    if info.device.type == "cuda":
+        name = torch.cuda.get_device_name(info.device)
+    else:
+        name = f"{_cpu_model()} ({torch.get_num_threads()} torch threads per process)"
+    return f"{info.world_size} process(es) × {name}"
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "CPU"

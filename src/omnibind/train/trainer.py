@@ -3,6 +3,7 @@ processes (`torchrun --nproc_per_node=N -m omnibind.cli train CONFIG`); one proc
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import shutil
@@ -60,7 +61,7 @@ class Trainer:
         self.wrapped = distributed.wrap(self.model, cfg.train.strategy, self.info)
         self.optimizer = make_optimizer(self.model, cfg.optim, self.info.device)
         self.scheduler = make_schedule(self.optimizer, cfg.optim, cfg.train.steps)
-        self.data = build_data(cfg, self.model, self.info)
+        self.data = build_data(cfg, self.model, self.info, self.show_progress)
         loss = MultiPairLoss(cfg.loss.pairs, cfg.loss.kind, loss_mode(cfg, self.info))
         self.stepper = Stepper(self.wrapped, loss, self.optimizer, self.scheduler, self.info.device,
                                cfg.train.precision, cfg.train.accum_steps, cfg.optim.grad_clip)
@@ -108,7 +109,18 @@ class Trainer:
                     self.evaluate(metrics_log)
         if metrics_log is not None:
             metrics_log.close()
+            self._write_summary(last, time.perf_counter() - start, self.step - start_step)
         return last
+
+    def _write_summary(self, last: dict[str, float], seconds: float, steps: int) -> None:
+        """summary.json: what the run did and on what, for studies and reports (rank 0)."""
+        counts = {"trainable": 0, "frozen": 0}
+        for p in self.model.parameters():
+            counts["trainable" if p.requires_grad else "frozen"] += p.numel()
+        summary = {"steps": self.step, "examples_seen": self.step * self.cfg.data.batch_size,
+                   "seconds": seconds, "steps_this_process": steps, "parameters": counts,
+                   "final": last, "hardware": distributed.describe(self.info), "torch": torch.__version__}
+        (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
 
     def _log(self, metrics: dict[str, torch.Tensor], rate: float, metrics_log: MetricsLog | None) -> dict[str, float]:
         values = {k: float(v) for k, v in metrics.items()}  # the one host sync, every log_every steps
