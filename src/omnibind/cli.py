@@ -148,6 +148,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "omnibind.evaluate.cli",
     "omnibind.data.cli",
     "omnibind.search.cli",
+    "omnibind.experiments.cli",
 )
 for _name in SUBCOMMAND_MODULES:
     importlib.import_module(_name).register(app)

@@ -1,0 +1,135 @@
+"""A study's results: one row per finished run (its columns, metrics, time and parameters), written as
+results.md, results.csv and PNG plots beside the study file."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+from omnibind.experiments.study import Study, config_value, is_done
+from omnibind.train.metrics import read_metrics
+
+FIXED = ("run", "steps", "examples", "trainable params", "minutes")
+
+
+def collect(study: Study) -> list[dict[str, Any]]:
+    """A row per finished run, in study order: name, columns, fixed facts and the chosen metrics."""
+    rows = []
+    for name, cfg in study.configs.items():
+        if not is_done(cfg):
+            continue
+        run = Path(cfg.run_dir)
+        summary = json.loads((run / "summary.json").read_text())
+        evals = {p.stem: json.loads(p.read_text())["metrics"] for p in (run / "eval").glob("*.json")}
+        row: dict[str, Any] = {label: config_value(cfg, key) for label, key in study.spec.columns.items()}
+        row.update({"run": name, "steps": summary["steps"], "examples": summary["examples_seen"],
+                    "trainable params": summary["parameters"]["trainable"], "minutes": summary["seconds"] / 60})
+        for label, key in study.spec.metrics.items():
+            split, _, metric = key.partition("/")
+            row[label] = evals.get(split, {}).get(metric)
+        rows.append(row)
+    return rows
+
+
+def _fmt(value: Any, kind: str) -> str:
+    """Rates (R@k, top-k) as percentages, other floats with 3 significant figures, counts with commas."""
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        if "R@" in kind or "/top" in kind:
+            return f"{100 * value:.1f}%"
+        return f"{value:.1f}" if kind == "minutes" else f"{value:.3g}"
+    if isinstance(value, int) and kind in ("trainable params", "examples"):
+        return f"{value:,}"
+    return str(value)
+
+
+def headers(study: Study) -> list[str]:
+    """Table columns: run, the study's columns, the fixed facts, then its metrics."""
+    return ["run", *study.spec.columns, *FIXED[1:], *study.spec.metrics]
+
+
+def markdown_table(study: Study, rows: list[dict[str, Any]]) -> str:
+    """The results as a Markdown table, one row per finished run."""
+    cols = headers(study)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" if c in ("run",) else "---:" for c in cols) + "|"]
+    kinds = {c: study.spec.metrics.get(c, c) for c in cols}
+    lines += ["| " + " | ".join(_fmt(row.get(c), kinds[c]) for c in cols) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def write_results(study: Study) -> dict[str, Path]:
+    """results.md, results.csv and the plots; returns what was written by kind."""
+    rows = collect(study)
+    folder = study.folder
+    written = {"md": folder / "results.md", "csv": folder / "results.csv"}
+    written["md"].write_text(f"# {study.spec.title}\n\n{markdown_table(study, rows)}")
+    with written["csv"].open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, headers(study))
+        writer.writeheader()
+        writer.writerows({c: row.get(c) for c in headers(study)} for row in rows)
+    if rows and study.spec.plot.metrics:
+        written["plot"] = plot_metrics(study, rows, folder / "results.png")
+    if rows and study.spec.plot.curves:
+        written["curves"] = plot_curves(study, folder / "curves.png")
+    return written
+
+
+def plot_metrics(study: Study, rows: list[dict[str, Any]], out: Path) -> Path:
+    """One panel per plotted metric: lines over x per series, or bars per run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plot = study.spec.plot
+    fig, axes = plt.subplots(1, len(plot.metrics), figsize=(4.2 * len(plot.metrics), 3.4), squeeze=False)
+    for ax, label in zip(axes[0], plot.metrics, strict=True):
+        if plot.x is None:
+            ax.bar([r["run"] for r in rows], [r[label] or 0 for r in rows], color="tab:blue")
+            ax.tick_params(axis="x", rotation=45)
+        else:
+            for value in dict.fromkeys(r.get(plot.series) for r in rows):
+                points = sorted((r[plot.x], r[label]) for r in rows
+                                if r.get(plot.series) == value and r[label] is not None)
+                ax.plot(*zip(*points, strict=True), marker="o", label=str(value))
+            ax.set_xlabel(plot.x)
+            if plot.logx:
+                ax.set_xscale("log", base=2)
+            if ax.lines:
+                ax.legend(title=plot.series)
+        ax.set_title(label, fontsize=9)
+        ax.grid(alpha=0.3)
+    fig.suptitle(study.spec.title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def plot_curves(study: Study, out: Path) -> Path:
+    """Training loss of every finished run over examples seen (log scale on both axes)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for name, cfg in study.configs.items():
+        if not is_done(cfg):
+            continue
+        records = [r for r in read_metrics(Path(cfg.run_dir)) if "loss" in r]
+        ax.plot([r["step"] * cfg.data.batch_size for r in records], [r["loss"] for r in records], label=name)
+    ax.set_xlabel("examples seen")
+    ax.set_ylabel("training loss")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    ax.set_title(study.spec.title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
