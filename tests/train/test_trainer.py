@@ -154,3 +154,31 @@ def test_loss_scalars_start_where_the_config_says(tmp_path: Path) -> None:
     chosen = Trainer(config(tmp_path / "b", "model.logit_bias_init=0", "model.logit_scale_init=1.5"),
                      show_progress=False).model
     assert chosen.logit_bias.item() == 0 and chosen.logit_scale.item() == 1.5
+
+
+def test_cached_data_trains_and_resumes_exactly(tmp_path: Path, media_files: dict[str, Path],
+                                                spiece_model: Path) -> None:
+    """data.kind=cached: a manifest decoded once; resuming from step 2 ends where the unbroken run did."""
+    import json
+    import shutil
+
+    captions = ["a photo", "a red circle", "a tone", "a chirp", "a photo and a tone", "a circle and a chirp"]
+    pairs = [("photo", None), ("drawing", None), (None, "tone"), (None, "chirp"), ("photo", "tone"),
+             ("drawing", "chirp")]
+    lines = [{"key": f"k{i}", "text": text, **({"image": str(media_files[img])} if img else {}),
+              **({"audio": str(media_files[snd])} if snd else {})}
+             for i, (text, (img, snd)) in enumerate(zip(captions, pairs, strict=True))]
+    manifest = tmp_path / "set.jsonl"
+    manifest.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    cfg = config(tmp_path, "data.kind=cached", f"data.shards={manifest}", "data.batch_size=4", "data.num_workers=0",
+                 f"model.tokenizer={spiece_model}", "train.steps=4", "train.ckpt_every=2", "train.keep_last=3")
+    unbroken = Trainer(cfg, show_progress=False)
+    unbroken.run()
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["examples_seen"] == 16 and summary["parameters"]["frozen"] == 0
+    shutil.rmtree(tmp_path / "run" / "checkpoints" / "step-00000004")
+    resumed = Trainer(cfg, resume=True, show_progress=False)
+    assert resumed.step == 2 and resumed.data.next_index == 2
+    resumed.run()
+    for key, value in unbroken.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[key]), key
