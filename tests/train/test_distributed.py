@@ -75,10 +75,11 @@ def run_training(tmp_path: Path, name: str, nproc: int, *overrides: str) -> dict
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
-def test_two_process_training_equals_one_process(tmp_path: Path, strategy: str) -> None:
+@pytest.mark.parametrize(("strategy", "accum"), [("ddp", 1), ("fsdp", 1), ("ddp", 2), ("fsdp", 2)])
+def test_two_process_training_equals_one_process(tmp_path: Path, strategy: str, accum: int) -> None:
+    """accum=2: exact gradient caching, whose per-chunk backward passes never reach t' and b."""
     single = run_training(tmp_path, "single", 1)
-    double = run_training(tmp_path, "double", 2, f"train.strategy={strategy}")
+    double = run_training(tmp_path, "double", 2, f"train.strategy={strategy}", f"train.accum_steps={accum}")
     assert single.keys() == double.keys()
     worst = max((single[k] - double[k]).abs().max().item() for k in single)
     assert worst < TOL, worst

@@ -77,7 +77,11 @@ def wrap(model: nn.Module, strategy: str, info: DistInfo) -> nn.Module:
         return model
     from torch.nn.parallel import DistributedDataParallel
 
-    DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(model, list(LOSS_SCALARS))
+    # DDP names a root-level parameter "logit_scale" in one place and ".logit_scale" where it builds its
+    # reducer; both spellings keep t' and b out of its buckets (else a backward that does not reach them,
+    # as gradient caching's per-chunk passes, leaves their bucket unreduced).
+    ignored = [f"{prefix}{name}" for name in LOSS_SCALARS for prefix in ("", ".")]
+    DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(model, ignored)
     device_ids = [info.device.index] if info.device.type == "cuda" else None
     return DistributedDataParallel(model, device_ids=device_ids)
 
