@@ -3,11 +3,11 @@ set, studies) where decoding the same files every epoch would cost more than the
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import torch
 
+from omnibind.data.batches import GlobalBatches
 from omnibind.data.loader import LoaderConfig, make_loader
 from omnibind.errors import InputError
 from omnibind.progress import progress_bar
@@ -63,17 +63,13 @@ class DecodedSet:
         return batch
 
 
-class CachedBatches:
+class CachedBatches(GlobalBatches):
     """Global batch k is a pure function of (seed, k): epochs are seeded permutations of the set, laid end
-    to end, and batch k takes the next `global_batch` of them (crossing epoch ends, dropping nothing).
-    Rank r takes its slice, so any world size sees the same global batches. Resumable via state_dict."""
+    to end, and batch k takes the next `global_batch` of them (crossing epoch ends, dropping nothing)."""
 
     def __init__(self, data: DecodedSet, global_batch: int, seed: int = 0, rank: int = 0, world_size: int = 1) -> None:
-        if global_batch % world_size:
-            raise ValueError(f"data.batch_size {global_batch} must be divisible by the world size {world_size}")
-        self.data, self.global_batch, self.seed = data, global_batch, seed
-        self.rank, self.world_size = rank, world_size
-        self.next_index = 0
+        super().__init__(global_batch, seed, rank, world_size)
+        self.data = data
         self._permutations: dict[int, torch.Tensor] = {}
 
     def _permutation(self, epoch: int) -> torch.Tensor:
@@ -95,22 +91,8 @@ class CachedBatches:
 
     def batch(self, index: int) -> dict[str, Any]:
         """This rank's slice of global batch `index`."""
-        local = self.global_batch // self.world_size
-        return self.data.gather(self.indices(index)[self.rank * local:(self.rank + 1) * local])
+        return self.data.gather(self.indices(index)[self.local_rows])
 
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        while True:
-            batch = self.batch(self.next_index)
-            self.next_index += 1
-            yield batch
-
-    def state_dict(self) -> dict[str, Any]:
-        """The position: the index of the next global batch, and what the batches derive from."""
-        return {"next_index": self.next_index, "seed": self.seed, "examples": len(self.data)}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Continue right after the last batch yielded before `state_dict()`; refuses another set or seed."""
-        if (state.get("seed"), state.get("examples")) != (self.seed, len(self.data)):
-            raise InputError("data position", f"saved for seed {state.get('seed')} and {state.get('examples')} "
-                             f"examples", f"seed {self.seed} and {len(self.data)} examples (the same data)")
-        self.next_index = int(state["next_index"])
+    def identity(self) -> dict[str, Any]:
+        """The seed and the size of the decoded set."""
+        return {"seed": self.seed, "examples": len(self.data)}

@@ -3,25 +3,21 @@ classes, and every modality carries a noisy class prototype, so matching pairs c
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import torch
 
 from omnibind.config import AudioConfig, ImageConfig, ModelConfig, TextConfig
+from omnibind.data.batches import GlobalBatches
 
 
-class SyntheticBatches:
-    """Batch k of the global stream is a pure function of (seed, k); rank r takes its slice of it, so
-    runs with different world sizes see the same global batches. Resumable via state_dict."""
+class SyntheticBatches(GlobalBatches):
+    """Batch k of the global stream is a pure function of (seed, k); rank r takes its slice of it."""
 
     def __init__(self, config: ModelConfig, global_batch: int, classes: int = 16, seed: int = 0,
                  missing: float = 0.0, rank: int = 0, world_size: int = 1) -> None:
-        if global_batch % world_size:
-            raise ValueError(f"data.batch_size {global_batch} must be divisible by the world size {world_size}")
-        self.config, self.global_batch, self.classes = config, global_batch, classes
-        self.seed, self.missing, self.rank, self.world_size = seed, missing, rank, world_size
-        self.next_index = 0
+        super().__init__(global_batch, seed, rank, world_size)
+        self.config, self.classes, self.missing = config, classes, missing
         self.prototypes = self._prototypes()
 
     def _prototypes(self) -> dict[str, torch.Tensor]:
@@ -50,24 +46,8 @@ class SyntheticBatches:
             else:
                 out[name] = proto[labels] + torch.randn(proto[labels].shape, generator=g)
             out[f"{name}_mask"] = torch.rand(self.global_batch, generator=g) >= self.missing
-        local = slice(self.rank * self.local_batch, (self.rank + 1) * self.local_batch)
-        return {k: v[local] for k, v in out.items()}
+        return {k: v[self.local_rows] for k, v in out.items()}
 
-    @property
-    def local_batch(self) -> int:
-        """Examples per rank per step."""
-        return self.global_batch // self.world_size
-
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        while True:
-            batch = self.batch(self.next_index)
-            self.next_index += 1
-            yield batch
-
-    def state_dict(self) -> dict[str, Any]:
-        """The position: the index of the next global batch."""
-        return {"next_index": self.next_index}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Continue right after the last batch yielded before `state_dict()`."""
-        self.next_index = int(state["next_index"])
+    def identity(self) -> dict[str, Any]:
+        """The seed and the number of hidden classes."""
+        return {"seed": self.seed, "classes": self.classes}
