@@ -29,7 +29,7 @@ def write_study(folder: Path, runs: dict[str, dict], **extra) -> Path:
         cfg["data"]["batch_size"] = spec.get("batch", 16)
         cfg["loss"]["kind"] = spec.get("loss", "sigmoid")
         (folder / f"{name}.yaml").write_text(yaml.safe_dump(cfg))
-        entries.append({"config": f"{name}.yaml", "nproc": spec.get("nproc", 1)})
+        entries.append({"config": f"{name}.yaml", "nproc": spec.get("nproc", 1), "note": spec.get("note", "")})
     study = {"title": "tiny", "runs": entries, "columns": {"loss": "loss.kind", "batch": "data.batch_size"},
              "metrics": {"final loss": "missing/metric"},
              "plot": {"metrics": ["final loss"], "x": "batch", "series": "loss", "logx": True, "curves": True}}
@@ -41,7 +41,7 @@ def write_study(folder: Path, runs: dict[str, dict], **extra) -> Path:
 
 @pytest.mark.slow
 def test_a_study_trains_its_runs_and_tabulates_them(tmp_path: Path) -> None:
-    path = write_study(tmp_path, {"sig16": {}, "soft32": {"loss": "softmax", "batch": 32},
+    path = write_study(tmp_path, {"sig16": {}, "soft32": {"loss": "softmax", "batch": 32, "note": "the baseline"},
                                   "sig16_ddp": {"nproc": 2}})
     study = load_study(path)
     assert run_study(study) == ["sig16", "soft32", "sig16_ddp"]
@@ -56,7 +56,7 @@ def test_a_study_trains_its_runs_and_tabulates_them(tmp_path: Path) -> None:
     written = write_results(study)
     assert set(written) == {"md", "csv", "plot", "curves"} and written["plot"].stat().st_size > 0
     table = written["md"].read_text()
-    assert "| soft32 | softmax | 32 | 4 | 128 |" in table
+    assert "| soft32 | the baseline | softmax | 32 | 4 | 128 |" in table and "| sig16 |  | sigmoid |" in table
     assert len(list(csv.DictReader(written["csv"].open()))) == 3
 
 

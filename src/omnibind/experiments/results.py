@@ -24,8 +24,9 @@ def collect(study: Study) -> list[dict[str, Any]]:
         summary = json.loads((run / "summary.json").read_text())
         evals = {p.stem: json.loads(p.read_text())["metrics"] for p in (run / "eval").glob("*.json")}
         row: dict[str, Any] = {label: config_value(cfg, key) for label, key in study.spec.columns.items()}
-        row.update({"run": name, "steps": summary["steps"], "examples": summary["examples_seen"],
-                    "trainable params": summary["parameters"]["trainable"], "minutes": summary["seconds"] / 60})
+        row.update({"run": name, "note": study.entry(name).note, "steps": summary["steps"],
+                    "examples": summary["examples_seen"], "trainable params": summary["parameters"]["trainable"],
+                    "minutes": summary["seconds"] / 60})
         for label, key in study.spec.metrics.items():
             split, _, metric = key.partition("/")
             row[label] = evals.get(split, {}).get(metric)
@@ -43,18 +44,23 @@ def _fmt(value: Any, kind: str) -> str:
         return f"{value:.1f}" if kind == "minutes" else f"{value:.3g}"
     if isinstance(value, int) and kind in ("trainable params", "examples"):
         return f"{value:,}"
+    if isinstance(value, list):
+        return ", ".join(map(str, value)) or "–"
     return str(value)
 
 
 def headers(study: Study) -> list[str]:
-    """Table columns: run, the study's columns, the fixed facts, then its metrics."""
-    return ["run", *study.spec.columns, *FIXED[1:], *study.spec.metrics]
+    """Table columns: run (and its note where any run has one), the study's columns, the fixed facts,
+    then its metrics."""
+    notes = ["note"] if any(e.note for e in study.spec.runs) else []
+    return ["run", *notes, *study.spec.columns, *FIXED[1:], *study.spec.metrics]
 
 
 def markdown_table(study: Study, rows: list[dict[str, Any]]) -> str:
     """The results as a Markdown table, one row per finished run."""
     cols = headers(study)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" if c in ("run",) else "---:" for c in cols) + "|"]
+    rule = "|".join("---" if c in ("run", "note") else "---:" for c in cols)
+    lines = ["| " + " | ".join(cols) + " |", f"|{rule}|"]
     kinds = {c: study.spec.metrics.get(c, c) for c in cols}
     lines += ["| " + " | ".join(_fmt(row.get(c), kinds[c]) for c in cols) + " |" for row in rows]
     return "\n".join(lines) + "\n"

@@ -18,10 +18,12 @@ from omnibind.yamlconfig import from_dict, load_yaml
 
 @dataclass
 class RunEntry:
-    """One run of a study: its config (relative to the study file) and how many processes train it."""
+    """One run of a study: its config (relative to the study file), how many processes train it, and a
+    note for the table (what the run is, in a few words)."""
 
     config: str
     nproc: int = 1
+    note: str = ""
 
 
 @dataclass
