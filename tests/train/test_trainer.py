@@ -22,6 +22,17 @@ def config(tmp_path: Path, *overrides: str):
     return load_train_config(CONFIG, [f"run_dir={tmp_path / 'run'}", *overrides])
 
 
+def saved_image_text_model(folder: Path, spiece_model: Path) -> omnibind.OmniBind:
+    """A tiny image–text model saved in `folder`: the pretrained start of binding and LiT."""
+    from helpers import TINY_TOWER
+
+    torch.manual_seed(0)
+    base = omnibind.create("Ti/16", ("image", "text"), spiece_model, 32, image=dict(TINY_TOWER, image_size=32,
+                           patch_size=8), text=dict(TINY_TOWER, max_len=16, vocab_size=64))
+    omnibind.save(base, folder)
+    return base
+
+
 @pytest.mark.slow
 def test_tiny_trimodal_model_learns(tmp_path: Path) -> None:
     cfg = config(tmp_path, "train.steps=80", "train.log_every=10", "train.ckpt_every=40")
@@ -92,13 +103,7 @@ def test_gradient_caching_equals_one_big_batch(tmp_path: Path) -> None:
 
 def test_binding_a_new_audio_tower_to_frozen_image_and_text(tmp_path: Path, spiece_model: Path) -> None:
     """ImageBind-style: start from an image–text checkpoint, add an audio tower, train only it."""
-    from helpers import TINY_TOWER
-
-    torch.manual_seed(0)
-    base = omnibind.create("Ti/16", ("image", "text"), spiece_model, 32,
-                           image=dict(TINY_TOWER, image_size=32, patch_size=8), text=dict(TINY_TOWER, max_len=16,
-                                                                                          vocab_size=64))
-    omnibind.save(base, tmp_path / "base")
+    base = saved_image_text_model(tmp_path / "base", spiece_model)
     cfg = config(tmp_path, f"model.init_from={tmp_path / 'base'}", "loss.pairs=[[audio,text],[audio,image]]",
                  "lock=[towers.image.*,towers.text.*,logit_scale,logit_bias]", "train.steps=3")
     trainer = Trainer(cfg, show_progress=False)
@@ -127,13 +132,7 @@ def test_compiled_towers_train_like_eager(tmp_path: Path) -> None:
 
 def test_lit_keeps_the_image_tower_and_starts_text_afresh(tmp_path: Path, spiece_model: Path) -> None:
     """model.init_towers=[image]: the image tower (and t', b) come from the checkpoint, text is re-drawn."""
-    from helpers import TINY_TOWER
-
-    torch.manual_seed(0)
-    base = omnibind.create("Ti/16", ("image", "text"), spiece_model, 32,
-                           image=dict(TINY_TOWER, image_size=32, patch_size=8), text=dict(TINY_TOWER, max_len=16,
-                                                                                          vocab_size=64))
-    omnibind.save(base, tmp_path / "base")
+    base = saved_image_text_model(tmp_path / "base", spiece_model)
     cfg = config(tmp_path, f"model.init_from={tmp_path / 'base'}", "model.init_towers=[image]",
                  "model.modalities=[image,text]", "model.towers={}", "loss.pairs=[[image,text]]")
     model = Trainer(cfg, show_progress=False).model

@@ -85,11 +85,7 @@ def write_results(study: Study) -> dict[str, Path]:
 
 def plot_metrics(study: Study, rows: list[dict[str, Any]], out: Path) -> Path:
     """One panel per plotted metric: lines over x per series, or bars per run."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     plot = study.spec.plot
     fig, axes = plt.subplots(1, len(plot.metrics), figsize=(4.2 * len(plot.metrics), 3.4), squeeze=False)
     for ax, label in zip(axes[0], plot.metrics, strict=True):
@@ -109,20 +105,12 @@ def plot_metrics(study: Study, rows: list[dict[str, Any]], out: Path) -> Path:
         ax.set_title(label, fontsize=9)
         ax.grid(alpha=0.3)
     fig.suptitle(study.spec.title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save(fig, out)
 
 
 def plot_curves(study: Study, out: Path) -> Path:
     """Training loss of every finished run over examples seen (log scale on both axes)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.6))
+    fig, ax = _pyplot().subplots(figsize=(6, 3.6))
     for name, cfg in study.configs.items():
         if not is_done(cfg):
             continue
@@ -135,7 +123,21 @@ def plot_curves(study: Study, out: Path) -> Path:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     ax.set_title(study.spec.title, fontsize=10)
+    return _save(fig, out)
+
+
+def _pyplot():
+    """matplotlib's pyplot on the file-only Agg backend (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, out: Path) -> Path:
     fig.tight_layout()
     fig.savefig(out, dpi=110)
-    plt.close(fig)
+    _pyplot().close(fig)
     return out
