@@ -120,6 +120,7 @@ def plot_curves(study: Study, out: Path) -> Path:
     ax.set_ylabel("training loss")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.xaxis.set_minor_formatter("")  # the minor ticks' labels overlap on a log axis
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     ax.set_title(study.spec.title, fontsize=10)
