@@ -84,7 +84,8 @@ def write_results(study: Study) -> dict[str, Path]:
 
 
 def plot_metrics(study: Study, rows: list[dict[str, Any]], out: Path) -> Path:
-    """One panel per plotted metric: lines over x per series, or bars per run."""
+    """One panel per plotted metric: per series a line through the mean over runs at each x and a dot
+    per run, or bars per run when there is no x."""
     plt = _pyplot()
     plot = study.spec.plot
     fig, axes = plt.subplots(1, len(plot.metrics), figsize=(4.2 * len(plot.metrics), 3.4), squeeze=False)
@@ -94,9 +95,9 @@ def plot_metrics(study: Study, rows: list[dict[str, Any]], out: Path) -> Path:
             ax.tick_params(axis="x", rotation=45)
         else:
             for value in dict.fromkeys(r.get(plot.series) for r in rows):
-                points = sorted((r[plot.x], r[label]) for r in rows
-                                if r.get(plot.series) == value and r[label] is not None)
-                ax.plot(*zip(*points, strict=True), marker="o", label=str(value))
+                points = [(r[plot.x], r[label]) for r in rows if r.get(plot.series) == value and r[label] is not None]
+                line = ax.plot(*zip(*_means(points), strict=True), label=str(value))[0]
+                ax.scatter(*zip(*points, strict=True), color=line.get_color(), s=14)  # every run (seeds)
             ax.set_xlabel(plot.x)
             if plot.logx:
                 ax.set_xscale("log", base=2)
@@ -106,6 +107,14 @@ def plot_metrics(study: Study, rows: list[dict[str, Any]], out: Path) -> Path:
         ax.grid(alpha=0.3)
     fig.suptitle(study.spec.title, fontsize=10)
     return _save(fig, out)
+
+
+def _means(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The mean y at each x, in x order (runs repeated with other seeds share an x)."""
+    by_x: dict[float, list[float]] = {}
+    for x, y in points:
+        by_x.setdefault(x, []).append(y)
+    return [(x, sum(ys) / len(ys)) for x, ys in sorted(by_x.items())]
 
 
 def plot_curves(study: Study, out: Path) -> Path:
