@@ -181,3 +181,16 @@ def test_cached_data_trains_and_resumes_exactly(tmp_path: Path, media_files: dic
     resumed.run()
     for key, value in unbroken.model.state_dict().items():
         assert torch.equal(value, resumed.model.state_dict()[key]), key
+
+
+def test_a_model_can_start_from_a_checkpoint_with_more_towers(tmp_path: Path, spiece_model: Path) -> None:
+    """init_from a tri-modal checkpoint, train image–text only: the shared towers are loaded, audio left out."""
+    from helpers import tiny_model
+
+    base = tiny_model(spiece_model)
+    omnibind.save(base, tmp_path / "base")
+    cfg = config(tmp_path, f"model.init_from={tmp_path / 'base'}", "model.modalities=[image,text]",
+                 "loss.pairs=[[image,text]]")
+    model = Trainer(cfg, show_progress=False).model
+    assert model.modalities == ("image", "text")
+    assert all(torch.equal(v, base.state_dict()[k]) for k, v in model.state_dict().items())

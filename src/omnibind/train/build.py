@@ -25,11 +25,12 @@ def build_model(cfg: TrainConfig) -> OmniBind:
         config = dataclasses.replace(config, **{k: v for k, v in inits.items() if v is not None})
         return OmniBind(config, build_processors(config, section.tokenizer))
     base = omnibind.load(section.init_from)
-    kept_towers = base.config.towers if section.init_towers is None else section.init_towers
+    shared = [m for m in section.modalities if m in base.config.towers]
+    kept_towers = shared if section.init_towers is None else section.init_towers
     for m in kept_towers:
-        if m not in base.config.towers or m not in section.modalities:
+        if m not in shared:
             raise InputError("model.init_towers", f"{m!r} is not a tower of both {section.init_from} and the model",
-                             f"some of {sorted(set(base.config.towers) & set(section.modalities))}")
+                             f"some of {shared}")
     towers = {}
     for m in section.modalities:
         if m in base.config.towers and (m in kept_towers or m not in section.towers):
