@@ -46,6 +46,9 @@ def test_a_study_trains_its_runs_and_tabulates_them(tmp_path: Path) -> None:
     study = load_study(path)
     assert run_study(study) == ["sig16", "soft32", "sig16_ddp"]
     assert run_study(study) == []  # finished runs are kept
+    assert run_study(study, only=["sig16"], force=True) == ["sig16"]
+    records = [json.loads(line) for line in (tmp_path / "runs" / "sig16" / "metrics.jsonl").open()]
+    assert [r["step"] for r in records] == [2, 4]  # the forced run's log alone, nothing appended to the old one
     rows = collect(study)
     assert [r["run"] for r in rows] == ["sig16", "soft32", "sig16_ddp"]
     assert [r["batch"] for r in rows] == [16, 32, 16] and rows[1]["loss"] == "softmax"

@@ -96,6 +96,8 @@ def plot_metrics(study: Study, rows: list[dict[str, Any]], out: Path) -> Path:
         else:
             for value in dict.fromkeys(r.get(plot.series) for r in rows):
                 points = [(r[plot.x], r[label]) for r in rows if r.get(plot.series) == value and r[label] is not None]
+                if not points:  # no run of this series wrote the metric
+                    continue
                 line = ax.plot(*zip(*_means(points), strict=True), label=str(value))[0]
                 ax.scatter(*zip(*points, strict=True), color=line.get_color(), s=14)  # every run (seeds)
             ax.set_xlabel(plot.x)

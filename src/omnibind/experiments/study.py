@@ -5,6 +5,7 @@ torchrun when it asks for several), so a study can be stopped and continued."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -109,12 +110,14 @@ def launch_command(config: Path, nproc: int) -> list[str]:
 
 def run_study(study: Study, only: list[str] | None = None, force: bool = False) -> list[str]:
     """Train the study's runs in order (those in `only`, or all), skipping finished ones unless `force`;
-    returns the names trained. A failed run stops the study with its command and exit status."""
+    a run that is trained starts from an empty run folder (no earlier logs or checkpoints mixed in).
+    Returns the names trained. A failed run stops the study with its command and exit status."""
     trained = []
     for name, cfg in study.configs.items():
         if (only and name not in only) or (is_done(cfg) and not force):
             continue
         entry = study.entry(name)
+        shutil.rmtree(cfg.run_dir, ignore_errors=True)  # an unfinished or forced run starts from a clean folder
         command = launch_command(study.folder / entry.config, entry.nproc)
         print(f"[{name}] {' '.join(command)}", flush=True)
         env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", _threads_per_process(entry.nproc))}
