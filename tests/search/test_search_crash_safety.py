@@ -4,7 +4,6 @@ whole, correct items, and the next run completes it without duplicates or losses
 from __future__ import annotations
 
 import hashlib
-import os
 import signal
 import sqlite3
 import subprocess
@@ -122,7 +121,7 @@ def test_kill_the_cli_at_arbitrary_moments(tmp_path: Path, search_checkpoint: Pa
         try:
             wait_for_items(index, threshold, process)
         finally:
-            os.kill(process.pid, signal.SIGKILL)
+            process.kill()  # SIGKILL; a no-op when the run already finished (a busy machine can get there first)
             process.wait(timeout=30)
         count = len(check_consistent(index, media))
         assert count >= threshold
