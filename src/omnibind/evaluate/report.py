@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from omnibind.errors import InputError
+from omnibind.plotting import pyplot, save
 from omnibind.train.metrics import read_metrics
 
 CURVES = {
@@ -21,11 +22,7 @@ CURVES = {
 
 def plot_curves(records: list[dict[str, Any]], folder: Path) -> list[Path]:
     """One PNG per curve group, from metrics.jsonl records."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     folder.mkdir(parents=True, exist_ok=True)
     steps = [r["step"] for r in records]
     paths = []
@@ -41,11 +38,7 @@ def plot_curves(records: list[dict[str, Any]], folder: Path) -> list[Path]:
         ax.grid(alpha=0.3)
         if len(keys) > 1:
             ax.legend(fontsize=7)
-        fig.tight_layout()
-        path = folder / f"{name}.png"
-        fig.savefig(path)
-        plt.close(fig)
-        paths.append(path)
+        paths.append(save(fig, folder / f"{name}.png"))
     return paths
 
 
