@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from omnibind.experiments.study import Study, config_value, is_done
+from omnibind.plotting import pyplot, save
 from omnibind.train.metrics import read_metrics
 
-FIXED = ("run", "steps", "examples", "trainable params", "minutes")
+FIXED = ("steps", "examples", "trainable params", "minutes")  # from each run's summary.json
 
 
 def collect(study: Study) -> list[dict[str, Any]]:
@@ -53,7 +54,7 @@ def headers(study: Study) -> list[str]:
     """Table columns: run (and its note where any run has one), the study's columns, the fixed facts,
     then its metrics."""
     notes = ["note"] if any(e.note for e in study.spec.runs) else []
-    return ["run", *notes, *study.spec.columns, *FIXED[1:], *study.spec.metrics]
+    return ["run", *notes, *study.spec.columns, *FIXED, *study.spec.metrics]
 
 
 def markdown_table(study: Study, rows: list[dict[str, Any]]) -> str:
@@ -72,10 +73,11 @@ def write_results(study: Study) -> dict[str, Path]:
     folder = study.folder
     written = {"md": folder / "results.md", "csv": folder / "results.csv"}
     written["md"].write_text(f"# {study.spec.title}\n\n{markdown_table(study, rows)}")
+    columns = headers(study)
     with written["csv"].open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, headers(study))
+        writer = csv.DictWriter(handle, columns)
         writer.writeheader()
-        writer.writerows({c: row.get(c) for c in headers(study)} for row in rows)
+        writer.writerows({c: row.get(c) for c in columns} for row in rows)
     if rows and study.spec.plot.metrics:
         written["plot"] = plot_metrics(study, rows, folder / "results.png")
     if rows and study.spec.plot.curves:
@@ -86,7 +88,7 @@ def write_results(study: Study) -> dict[str, Path]:
 def plot_metrics(study: Study, rows: list[dict[str, Any]], out: Path) -> Path:
     """One panel per plotted metric: per series a line through the mean over runs at each x and a dot
     per run, or bars per run when there is no x."""
-    plt = _pyplot()
+    plt = pyplot()
     plot = study.spec.plot
     fig, axes = plt.subplots(1, len(plot.metrics), figsize=(4.2 * len(plot.metrics), 3.4), squeeze=False)
     for ax, label in zip(axes[0], plot.metrics, strict=True):
@@ -108,7 +110,7 @@ def plot_metrics(study: Study, rows: list[dict[str, Any]], out: Path) -> Path:
         ax.set_title(label, fontsize=9)
         ax.grid(alpha=0.3)
     fig.suptitle(study.spec.title, fontsize=10)
-    return _save(fig, out)
+    return save(fig, out, dpi=110)
 
 
 def _means(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -121,7 +123,7 @@ def _means(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
 
 def plot_curves(study: Study, out: Path) -> Path:
     """Training loss of every finished run over examples seen (log scale on both axes)."""
-    fig, ax = _pyplot().subplots(figsize=(6, 3.6))
+    fig, ax = pyplot().subplots(figsize=(6, 3.6))
     for name, cfg in study.configs.items():
         if not is_done(cfg):
             continue
@@ -135,21 +137,5 @@ def plot_curves(study: Study, out: Path) -> Path:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     ax.set_title(study.spec.title, fontsize=10)
-    return _save(fig, out)
+    return save(fig, out, dpi=110)
 
-
-def _pyplot():
-    """matplotlib's pyplot on the file-only Agg backend (no display needed)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, out: Path) -> Path:
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    _pyplot().close(fig)
-    return out
