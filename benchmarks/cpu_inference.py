@@ -34,6 +34,7 @@ from rich.console import Console
 from rich.table import Table
 
 import omnibind
+from omnibind.hardware import cpu_model
 from omnibind.preprocess.text import train_tokenizer
 
 TOL = 1e-4  # fp32, max abs difference of unit embeddings
@@ -63,17 +64,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if args.warmup < 0:
         parser.error("--warmup must be at least 0")
     return args
-
-
-def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo (platform.processor() elsewhere)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def environment(threads: int) -> dict[str, Any]:

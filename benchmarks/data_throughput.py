@@ -12,7 +12,6 @@ Each configuration runs one full pass (worker start-up included) after one untim
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime
 import io
 import json
@@ -35,6 +34,7 @@ from rich.table import Table
 from omnibind.data.loader import LoaderConfig, make_loader
 from omnibind.data.seeding import rng_for
 from omnibind.data.tario import ShardWriter
+from omnibind.hardware import cpu_model
 from omnibind.preprocess.audio import AudioPreprocessor, AudioSettings
 from omnibind.preprocess.image import ImagePreprocessor
 
@@ -130,11 +130,7 @@ def measure(shards: str, processors: dict[str, Any], workers: int, batch: int) -
 
 
 def environment() -> dict[str, Any]:
-    cpu = platform.processor() or "CPU"
-    with contextlib.suppress(OSError, StopIteration):
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
-    return {"date": datetime.date.today().isoformat(), "cpu": cpu, "cores": len(os.sched_getaffinity(0)),
+    return {"date": datetime.date.today().isoformat(), "cpu": cpu_model(), "cores": len(os.sched_getaffinity(0)),
             "torch": torch.__version__, "python": platform.python_version()}
 
 

@@ -4,12 +4,13 @@ the all-reduce of the loss scalars t' and b, which stay outside the wrappers."""
 from __future__ import annotations
 
 import os
-import platform
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 from torch import nn
+
+from omnibind.hardware import cpu_model
 
 # t' and b are used by the loss, outside the wrapped forward, so the wrappers leave them alone and
 # the trainer averages their gradients itself.
@@ -107,16 +108,6 @@ def describe(info: DistInfo) -> str:
     if info.device.type == "cuda":
         name = torch.cuda.get_device_name(info.device)
     else:
-        name = f"{_cpu_model()} ({torch.get_num_threads()} torch threads per process)"
+        name = f"{cpu_model()} ({torch.get_num_threads()} torch threads per process)"
     return f"{info.world_size} process(es) × {name}"
 
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "CPU"
