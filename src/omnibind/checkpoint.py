@@ -14,6 +14,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+import omnibind.modalities as registry
 from omnibind.config import ModelConfig
 from omnibind.convert import siglip
 from omnibind.errors import CheckpointError
@@ -22,7 +23,7 @@ from omnibind.models.model import OmniBind
 from omnibind.processors import build_processors
 
 FORMAT = "omnibind"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: embed_dim only in the model config, audio front end nested (1 still loads)
 CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE = "config.json", "model.safetensors", "spiece.model"
 HUB_FILES = [CONFIG_FILE, "*.safetensors", "model.safetensors.index.json", TOKENIZER_FILE, "*.json"]
 
@@ -42,23 +43,30 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     fsync_path(path.parent)
 
 
+def asset_files(model: OmniBind) -> dict[str, Path]:
+    """The files the model's preprocessors need (the tokenizer), by the name a checkpoint saves them under."""
+    files: dict[str, Path] = {}
+    for name, processor in model.processors.items():
+        files.update(registry.get(name).asset_files(processor))
+    return files
+
+
 def save(model: OmniBind, folder: str | Path) -> Path:
-    """Save weights, config and tokenizer into `folder`; each file is replaced atomically."""
-    tokenizer = model.processors.get("text")
-    return save_state(folder, model.config, model.state_dict(), tokenizer.model_file if tokenizer else None)
+    """Save weights, config and the preprocessors' files into `folder`; each file is replaced atomically."""
+    return save_state(folder, model.config, model.state_dict(), asset_files(model))
 
 
-def save_state(
-    folder: str | Path, config: ModelConfig, state: dict[str, torch.Tensor], tokenizer_file: str | Path | None
-) -> Path:
-    """Write a checkpoint from a config and a full state dict (e.g. gathered from sharded training)."""
+def save_state(folder: str | Path, config: ModelConfig, state: dict[str, torch.Tensor],
+               assets: dict[str, Path] | None = None) -> Path:
+    """Write a checkpoint from a config, a full state dict (e.g. gathered from sharded training) and the
+    preprocessors' files, by the names they are saved under."""
     folder = Path(folder)
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "model": config.to_dict()}
     tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
     atomic_write(folder / WEIGHTS_FILE, lambda p: save_file(tensors, str(p), metadata={"format": "pt"}))
-    if tokenizer_file is not None:
-        data = Path(tokenizer_file).read_bytes()
-        atomic_write(folder / TOKENIZER_FILE, lambda p: p.write_bytes(data))
+    for name, source in (assets or {}).items():
+        data = Path(source).read_bytes()
+        atomic_write(folder / name, lambda p, data=data: p.write_bytes(data))
     atomic_write(folder / CONFIG_FILE, lambda p: p.write_text(json.dumps(meta, indent=2)))
     return folder
 
@@ -98,10 +106,15 @@ def load(name_or_path: str | Path, device: str | torch.device = "cpu", dtype: to
         raise CheckpointError(
             f"{folder / CONFIG_FILE}: unknown checkpoint kind (expected an omnibind config or model_type 'siglip')"
         )
-    tokenizer = folder / TOKENIZER_FILE
-    model = OmniBind(config, build_processors(config, tokenizer if tokenizer.is_file() else None))
+    model = OmniBind(config, build_processors(config, assets=_present_assets(folder)))
     _load_state(model, state, folder)
     return model.to(device=device, dtype=dtype).eval()
+
+
+def _present_assets(folder: Path) -> dict[str, Path]:
+    """The preprocessor files (e.g. spiece.model) a checkpoint folder has."""
+    names = {TOKENIZER_FILE} | {name for m in registry.all_modalities() for name in m.asset_names}
+    return {name: folder / name for name in names if (folder / name).is_file()}
 
 
 def _require(path: Path, what: str) -> None:

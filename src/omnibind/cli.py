@@ -36,13 +36,9 @@ def info(model: Annotated[str, typer.Argument(help="Checkpoint folder or hub id.
 
 
 def _input_description(name: str, cfg: Any, model: Any) -> str:
-    if name == "image":
-        return f"{cfg.image_size}px, patch {cfg.patch_size}"
-    if name == "audio":
-        return f"{cfg.clip_seconds:g}s @ {cfg.sample_rate} Hz, {cfg.n_mels} mels, patch {cfg.patch_size}"
-    tokenizer = model.processors.get("text")
-    vocab = f", tokenizer {tokenizer.vocab_size} pieces" if tokenizer else ", no tokenizer"
-    return f"{cfg.max_len} tokens, vocab {cfg.vocab_size}{vocab}"
+    import omnibind.modalities as registry
+
+    return registry.get(name).summary(cfg, model.processors.get(name))
 
 
 @app.command()

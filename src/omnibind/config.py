@@ -1,4 +1,5 @@
-"""Model configuration dataclasses; they round-trip through JSON so checkpoints are self-describing."""
+"""The model configuration: one tower config per modality (each defined by its modality module) and the
+shared embedding size; it round-trips through JSON so checkpoints are self-describing."""
 
 from __future__ import annotations
 
@@ -6,68 +7,16 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+import omnibind.modalities as registry
 from omnibind.errors import InputError
+from omnibind.modalities import AudioConfig, ImageConfig, TextConfig, TowerConfig
 from omnibind.presets import decode_variant
 
-MODALITIES = ("image", "text", "audio")
+__all__ = ["MODALITIES", "AudioConfig", "ImageConfig", "ModelConfig", "TextConfig", "TowerConfig",
+           "model_config", "tower_config"]
 
-
-@dataclass
-class TowerConfig:
-    """Encoder shape shared by every tower; `projection` adds a linear map to the shared embedding."""
-
-    width: int = 768
-    depth: int = 12
-    heads: int = 12
-    mlp_dim: int = 3072
-    embed_dim: int = 768
-    projection: bool = False
-    pool: str = "map"
-    eps: float = 1e-6
-
-
-@dataclass
-class ImageConfig(TowerConfig):
-    """ViT image tower: square images of `image_size` cut into `patch_size` patches."""
-
-    image_size: int = 224
-    patch_size: int = 16
-    channels: int = 3
-    mean: tuple[float, ...] = (0.5, 0.5, 0.5)
-    std: tuple[float, ...] = (0.5, 0.5, 0.5)
-
-
-@dataclass
-class TextConfig(TowerConfig):
-    """Text transformer: token ids padded to `max_len`, pooled at the last position as in SigLIP."""
-
-    vocab_size: int = 32000
-    max_len: int = 64
-    pad_id: int = 1
-    eos_id: int = 1
-    lower_case: bool = True
-    projection: bool = True
-    pool: str = "last"
-
-
-@dataclass
-class AudioConfig(TowerConfig):
-    """Audio tower: log-mel spectrograms (n_mels × frames) cut into square patches like an image."""
-
-    sample_rate: int = 16000
-    n_fft: int = 400
-    hop_length: int = 160
-    n_mels: int = 128
-    clip_seconds: float = 10.0
-    patch_size: int = 16
-
-    @property
-    def num_frames(self) -> int:
-        """Spectrogram frames of one clip: one per hop, as the audio preprocessor emits."""
-        return round(self.clip_seconds * self.sample_rate) // self.hop_length
-
-
-TOWER_CONFIGS: dict[str, type[TowerConfig]] = {"image": ImageConfig, "text": TextConfig, "audio": AudioConfig}
+MODALITIES = tuple(m.name for m in (registry.IMAGE, registry.TEXT, registry.AUDIO))
+"""The towers a new model has unless told otherwise: the built-in modalities."""
 
 
 @dataclass
@@ -81,25 +30,26 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         for name, tower in self.towers.items():
-            if name not in TOWER_CONFIGS:
-                raise InputError(f"towers.{name}", "unknown modality", f"one of {', '.join(MODALITIES)}")
-            if tower.embed_dim != self.embed_dim:
-                raise InputError(
-                    f"towers.{name}.embed_dim", f"is {tower.embed_dim}", f"the model's embed_dim {self.embed_dim}"
-                )
+            expected = registry.get(name).config_class
+            if type(tower) is not expected:
+                raise InputError(f"towers.{name}", f"is a {type(tower).__name__}", f"a {expected.__name__}")
             if tower.width % tower.heads:
                 raise InputError(f"towers.{name}", f"width {tower.width} not divisible by heads {tower.heads}")
+            if not tower.projection and tower.width != self.embed_dim:
+                raise InputError(f"towers.{name}.projection", f"off, but width {tower.width} differs from "
+                                 f"embed_dim {self.embed_dim}", "projection: true")
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain-JSON form of the config (tuples become lists)."""
+        """Plain-JSON form of the config (tuples become lists, nested settings dicts)."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
-        """Rebuild a config from `to_dict()` output, rejecting unknown fields by name."""
-        towers = {name: _tower_from_dict(name, value) for name, value in data.get("towers", {}).items()}
+        """Rebuild a config from `to_dict()` output (or an older layout), rejecting unknown fields by name."""
         rest = {k: v for k, v in data.items() if k != "towers"}
         _check_fields(cls, rest, "model")
+        embed_dim = rest.get("embed_dim", cls.embed_dim)
+        towers = {name: tower_from_dict(name, value, embed_dim) for name, value in data.get("towers", {}).items()}
         return cls(towers=towers, **rest)
 
 
@@ -110,28 +60,30 @@ def _check_fields(cls: type, data: dict[str, Any], where: str) -> None:
         raise InputError(where, f"unknown config field(s) {unknown}", f"fields among {sorted(known)}")
 
 
-def _tower_from_dict(name: str, data: dict[str, Any]) -> TowerConfig:
-    if name not in TOWER_CONFIGS:
-        raise InputError(f"towers.{name}", "unknown modality", f"one of {', '.join(MODALITIES)}")
-    cls = TOWER_CONFIGS[name]
-    _check_fields(cls, data, f"towers.{name}")
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
-    return cls(**values)
+def tower_from_dict(name: str, data: dict[str, Any], embed_dim: int | None = None) -> TowerConfig:
+    """One tower's config from plain values. Checkpoints written before the registry also record the
+    model's embed_dim in every tower: it must agree with the model's, and is dropped."""
+    modality = registry.get(name)
+    values = dict(data)
+    legacy_dim = values.pop("embed_dim", None)
+    if legacy_dim is not None and embed_dim is not None and legacy_dim != embed_dim:
+        raise InputError(f"towers.{name}.embed_dim", f"is {legacy_dim}", f"the model's embed_dim {embed_dim}")
+    values = modality.resolve_config(values)
+    _check_fields(modality.config_class, values, f"towers.{name}")
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    return modality.config_class(**values)
 
 
 def tower_config(modality: str, variant: str, embed_dim: int | None = None, **overrides: Any) -> TowerConfig:
-    """Config of one tower from a named size ("B/16"); the patch size applies to image and audio."""
-    if modality not in TOWER_CONFIGS:
-        raise InputError(modality, "unknown modality", f"one of {', '.join(MODALITIES)}")
+    """Config of one tower from a named size ("B/16"); the modality adds what the size implies (patch size,
+    whether a projection to `embed_dim` is needed)."""
     v = decode_variant(variant)
+    dim = embed_dim or v.width
+    width = overrides.get("width", v.width)
     shape: dict[str, Any] = dict(width=v.width, depth=v.depth, heads=v.heads, mlp_dim=v.mlp_dim)
-    if v.patch is not None and modality != "text":
-        shape["patch_size"] = v.patch
-    shape["embed_dim"] = embed_dim or v.width
+    shape.update(registry.get(modality).config_overrides(v.patch, dim, width))
     shape.update(overrides)
-    if modality != "text":
-        shape.setdefault("projection", shape["embed_dim"] != shape["width"])
-    return TOWER_CONFIGS[modality](**shape)
+    return tower_from_dict(modality, shape, dim)
 
 
 def model_config(
@@ -142,7 +94,5 @@ def model_config(
 ) -> ModelConfig:
     """A model with every tower of the same named size; `image={...}` etc. override single towers."""
     dim = embed_dim or decode_variant(variant).width
-    towers = {
-        m: tower_config(m, variant, embed_dim=dim, **tower_overrides.get(m, {})) for m in modalities
-    }
+    towers = {m: tower_config(m, variant, embed_dim=dim, **tower_overrides.get(m, {})) for m in modalities}
     return ModelConfig(towers=towers, embed_dim=dim)

@@ -26,3 +26,11 @@ class InputError(OmniBindError, ValueError):
 
 class CheckpointError(OmniBindError, ValueError):
     """A checkpoint folder or file is missing, incomplete or inconsistent."""
+
+
+class UploadError(InputError):
+    """An InputError with the HTTP status the search service answers it with (413, 415, 422)."""
+
+    def __init__(self, status_code: int, source: str, problem: str, expected: str | None = None) -> None:
+        super().__init__(source, problem, expected)
+        self.status_code = status_code

@@ -3,29 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from omnibind.config import AudioConfig, ImageConfig, ModelConfig, TextConfig
+import omnibind.modalities as registry
+from omnibind.config import ModelConfig
+from omnibind.modalities import Preprocessor
 
 
-def build_processors(config: ModelConfig, tokenizer_file: str | Path | None = None) -> dict[str, Any]:
-    """Preprocessors for every tower; text gets one only when a SentencePiece model is given."""
-    processors: dict[str, Any] = {}
+def build_processors(config: ModelConfig, tokenizer_file: str | Path | None = None,
+                     assets: dict[str, Path] | None = None) -> dict[str, Preprocessor]:
+    """Preprocessors for every tower, each built by its modality from the tower config and the checkpoint's
+    asset files (`tokenizer_file` is the text tower's SentencePiece model); a modality whose asset is
+    missing (text without a tokenizer) gets none."""
+    files = dict(assets or {})
+    if tokenizer_file is not None:
+        files[registry.text.TOKENIZER_FILE] = Path(tokenizer_file)
+    processors: dict[str, Preprocessor] = {}
     for name, tower in config.towers.items():
-        if isinstance(tower, ImageConfig):
-            from omnibind.preprocess.image import ImagePreprocessor
-
-            processors[name] = ImagePreprocessor(tower.image_size, tower.mean, tower.std)
-        elif isinstance(tower, AudioConfig):
-            from omnibind.preprocess.audio import AudioPreprocessor, AudioSettings
-
-            settings = AudioSettings(
-                sample_rate=tower.sample_rate, n_fft=tower.n_fft, hop_length=tower.hop_length,
-                n_mels=tower.n_mels, clip_seconds=tower.clip_seconds,
-            )
-            processors[name] = AudioPreprocessor(settings)
-        elif isinstance(tower, TextConfig) and tokenizer_file is not None:
-            from omnibind.preprocess.text import Tokenizer
-
-            processors[name] = Tokenizer(tokenizer_file, tower.max_len, tower.lower_case)
+        processor = registry.get(name).build_preprocessor(tower, files)
+        if processor is not None:
+            processors[name] = processor
     return processors

@@ -12,9 +12,10 @@ import torch
 from typer.testing import CliRunner
 
 import omnibind
+import omnibind.modalities as registry
 from helpers import TINY_TOWER, tiny_model
 from omnibind.cli import app
-from omnibind.export.onnx import INPUT_NAMES, OUTPUT_NAME, example_input, export_onnx
+from omnibind.export.onnx import OUTPUT_NAME, example_input, export_onnx
 
 onnxruntime = pytest.importorskip("onnxruntime")
 pytestmark = pytest.mark.slow
@@ -45,7 +46,7 @@ def test_one_graph_per_tower_with_a_manifest(exported) -> None:
     for tower in towers:
         session = onnxruntime.InferenceSession(str(out / tower.file), providers=["CPUExecutionProvider"])
         (graph_input,), (graph_output,) = session.get_inputs(), session.get_outputs()
-        assert graph_input.name == INPUT_NAMES[tower.modality] and graph_output.name == OUTPUT_NAME
+        assert graph_input.name == registry.get(tower.modality).input_name and graph_output.name == OUTPUT_NAME
         assert isinstance(graph_input.shape[0], str)  # the batch axis is symbolic
         assert tower.max_abs_diff <= TOL
 

@@ -6,16 +6,17 @@ import pytest
 import torch
 
 from omnibind.config import AudioConfig, ImageConfig, TextConfig
+from omnibind.modalities import AudioSettings
 from omnibind.models import audio, text, vit
 from omnibind.models.patches import resample_positions
 
-SMALL = dict(width=32, depth=2, heads=4, mlp_dim=64, embed_dim=32)
+SMALL = dict(width=32, depth=2, heads=4, mlp_dim=64)
 TOL = 1e-5
 
 
-def image_tower(**overrides) -> vit.Model:
+def image_tower(embed_dim: int = 32, **overrides) -> vit.Model:
     torch.manual_seed(0)
-    return vit.Model(ImageConfig(**{**SMALL, "image_size": 32, "patch_size": 8, **overrides})).eval()
+    return vit.Model(ImageConfig(**{**SMALL, "image_size": 32, "patch_size": 8, **overrides}), embed_dim).eval()
 
 
 @pytest.mark.parametrize("pool", ["map", "gap"])
@@ -60,7 +61,7 @@ def test_resampling_matches_transformers_interpolation() -> None:
 
 def test_text_tower_pools_last_position_and_rejects_long_input() -> None:
     torch.manual_seed(0)
-    tower = text.Model(TextConfig(**SMALL, vocab_size=50, max_len=8)).eval()
+    tower = text.Model(TextConfig(**SMALL, vocab_size=50, max_len=8), 32).eval()
     ids = torch.randint(0, 50, (2, 8))
     out = tower(ids)
     changed = ids.clone()
@@ -73,8 +74,8 @@ def test_text_tower_pools_last_position_and_rejects_long_input() -> None:
 
 def test_audio_tower_shapes_and_other_lengths() -> None:
     torch.manual_seed(0)
-    config = AudioConfig(**SMALL, n_mels=32, clip_seconds=1.28, patch_size=8)
-    tower = audio.Model(config).eval()
+    config = AudioConfig(**SMALL, front_end=AudioSettings(n_mels=32, clip_seconds=1.28), patch_size=8)
+    tower = audio.Model(config, 32).eval()
     assert config.num_frames == 128 and tower.patch_embed.grid == (4, 16)
     mel = torch.randn(2, 32, 128)
     assert tower(mel).shape == (2, 32)

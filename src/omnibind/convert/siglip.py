@@ -43,7 +43,7 @@ def config_from_hf(hf: dict[str, Any], image_processor: dict[str, Any] | None = 
     proc = image_processor or {}
     image = ImageConfig(
         width=v["hidden_size"], depth=v["num_hidden_layers"], heads=v["num_attention_heads"],
-        mlp_dim=v["intermediate_size"], embed_dim=embed_dim, projection=False, pool="map",
+        mlp_dim=v["intermediate_size"], projection=False, pool="map",
         eps=v["layer_norm_eps"], image_size=_side(v["image_size"]), patch_size=_side(v["patch_size"]),
         channels=v["num_channels"], mean=tuple(proc.get("image_mean", (0.5, 0.5, 0.5))),
         std=tuple(proc.get("image_std", (0.5, 0.5, 0.5))),
@@ -55,7 +55,7 @@ def config_from_hf(hf: dict[str, Any], image_processor: dict[str, Any] | None = 
         )
     text = TextConfig(
         width=t["hidden_size"], depth=t["num_hidden_layers"], heads=t["num_attention_heads"],
-        mlp_dim=t["intermediate_size"], embed_dim=embed_dim, projection=True, pool="last",
+        mlp_dim=t["intermediate_size"], projection=True, pool="last",
         eps=t["layer_norm_eps"], vocab_size=t["vocab_size"], max_len=t["max_position_embeddings"],
         pad_id=t.get("pad_token_id", 1) if t.get("pad_token_id") is not None else 1,
     )

@@ -18,14 +18,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from omnibind.config import AudioConfig, ImageConfig, TextConfig, TowerConfig
+import omnibind.modalities as registry
+from omnibind import checkpoint
+from omnibind.config import TowerConfig
 from omnibind.errors import OmniBindError
 from omnibind.models.model import OmniBind
 
 OPSET = 18
 TOLERANCE = 1e-4  # max abs difference of unit embeddings, float32
 MANIFEST = "manifest.json"
-INPUT_NAMES = {"image": "pixels", "text": "input_ids", "audio": "log_mel"}
 # Not "embedding": the exporter already names the text tower's nn.Embedding node that, and ONNX names must be unique.
 OUTPUT_NAME = "unit_embedding"
 MAX_BATCH = 65536
@@ -61,16 +62,9 @@ class ExportedTower:
 
 
 def example_input(config: TowerConfig, batch: int, seed: int = 0) -> torch.Tensor:
-    """A random batch shaped like the tower's preprocessed input (pixels, token ids or log-mel features)."""
+    """A random batch shaped like the tower's preprocessed input, as its modality makes one."""
     generator = torch.Generator().manual_seed(seed)
-    if isinstance(config, ImageConfig):
-        shape = (batch, config.channels, config.image_size, config.image_size)
-        return torch.rand(shape, generator=generator) * 2 - 1
-    if isinstance(config, TextConfig):
-        return torch.randint(0, config.vocab_size, (batch, config.max_len), generator=generator)
-    if isinstance(config, AudioConfig):
-        return torch.rand((batch, config.n_mels, config.num_frames), generator=generator) * 3 - 1.5
-    raise ExportError(f"no example input for tower config {type(config).__name__}")
+    return registry.for_config(config).random_input(config, batch, generator)
 
 
 @contextmanager
@@ -125,7 +119,7 @@ def export_onnx(model: OmniBind, out: str | Path, opset: int = OPSET, tolerance:
     for modality, config in model.config.towers.items():
         module = UnitEmbedding(copy.deepcopy(model.towers[modality])).float().cpu().eval()
         path = out / f"{modality}.onnx"
-        input_name = INPUT_NAMES.get(modality, modality)
+        input_name = registry.get(modality).input_name
         example = example_input(config, batch=2)
         export_tower(module, example, path, input_name, opset)
         diff = max_abs_diff(path, module, example_input(config, batch=3, seed=1))
@@ -135,11 +129,13 @@ def export_onnx(model: OmniBind, out: str | Path, opset: int = OPSET, tolerance:
         exported.append(ExportedTower(modality, path.name, input_name, ["batch", *example.shape[1:]],
                                       str(example.dtype).removeprefix("torch."), OUTPUT_NAME, model.config.embed_dim,
                                       diff))
-    tokenizer = model.processors.get("text")
-    if tokenizer is not None:
-        shutil.copyfile(tokenizer.model_file, out / "spiece.model")
+    assets = checkpoint.asset_files(model)
+    for name, source in assets.items():
+        shutil.copyfile(source, out / name)
+    tokenizer = registry.text.TOKENIZER_FILE
     manifest = {"format": "omnibind-onnx", "opset": opset, "model": model_name, "embed_dim": model.config.embed_dim,
                 "tolerance": tolerance, "towers": {t.modality: asdict(t) for t in exported},
-                "config": model.config.to_dict(), "tokenizer": "spiece.model" if tokenizer is not None else None}
+                "config": model.config.to_dict(), "tokenizer": tokenizer if tokenizer in assets else None,
+                "assets": sorted(assets)}
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2))
     return exported

@@ -2,27 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from omnibind.config import AudioConfig, ImageConfig, ModelConfig, TextConfig, TowerConfig
+import omnibind.modalities as registry
+from omnibind.config import ModelConfig, TowerConfig
 from omnibind.errors import InputError
-from omnibind.models import audio, text, vit
 
-TOWERS: dict[type[TowerConfig], type[nn.Module]] = {
-    ImageConfig: vit.Model,
-    TextConfig: text.Model,
-    AudioConfig: audio.Model,
-}
+TOKENS_SUFFIX = "/tokens"
+"""forward(..., tokens=[m]) returns modality m's token sequence under the key m + TOKENS_SUFFIX."""
 
 
-def build_tower(config: TowerConfig) -> nn.Module:
-    """The tower module for a tower config."""
-    return TOWERS[type(config)](config)
+def build_tower(config: TowerConfig, embed_dim: int) -> nn.Module:
+    """The tower module for a tower config, built by its modality."""
+    return registry.for_config(config).build_tower(config, embed_dim)
 
 
 class OmniBind(nn.Module):
@@ -35,7 +32,7 @@ class OmniBind(nn.Module):
     def __init__(self, config: ModelConfig, processors: dict[str, Any] | None = None) -> None:
         super().__init__()
         self.config = config
-        self.towers = nn.ModuleDict({name: build_tower(cfg) for name, cfg in config.towers.items()})
+        self.towers = nn.ModuleDict({name: build_tower(cfg, config.embed_dim) for name, cfg in config.towers.items()})
         self.logit_scale = nn.Parameter(torch.tensor([config.logit_scale_init]))
         self.logit_bias = nn.Parameter(torch.tensor([config.logit_bias_init]))
         self.processors: dict[str, Any] = dict(processors or {})
@@ -52,9 +49,21 @@ class OmniBind(nn.Module):
             raise InputError(modality, "this model has no such tower", f"one of {', '.join(self.modalities)}")
         return self.towers[modality]
 
-    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Embed every modality present in a batch dict; returns L2-normalised (B, D) per modality."""
-        return {m: F.normalize(self.towers[m](batch[m]), dim=-1) for m in self.modalities if m in batch}
+    def forward(self, batch: dict[str, torch.Tensor], tokens: Collection[str] = ()) -> dict[str, torch.Tensor]:
+        """Embed every modality present in a batch dict: L2-normalised (B, D) per modality; for the
+        modalities in `tokens`, also their (B, N, width) token sequences under "<modality>/tokens"."""
+        out: dict[str, torch.Tensor] = {}
+        for m in self.modalities:
+            if m not in batch:
+                continue
+            tower = self.towers[m]
+            if m in tokens:
+                sequence = tower.tokens(batch[m])
+                out[m + TOKENS_SUFFIX] = sequence
+                out[m] = F.normalize(tower.head(sequence), dim=-1)
+            else:
+                out[m] = F.normalize(tower(batch[m]), dim=-1)
+        return out
 
     def encode(self, modality: str, inputs: Any, normalize: bool = True) -> torch.Tensor:
         """Embed raw inputs (paths, bytes, PIL images, strings) or a ready tensor batch of one modality."""
@@ -70,8 +79,6 @@ class OmniBind(nn.Module):
         processor = self.processors.get(modality)
         if processor is None:
             raise InputError(modality, "no preprocessor attached", "a model from omnibind.load() or ready tensors")
-        if modality == "text":
-            return processor(inputs)
         items = inputs if isinstance(inputs, Sequence) and not isinstance(inputs, (str, bytes)) else [inputs]
         return processor.batch(items)
 

@@ -23,7 +23,6 @@ import io
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -34,6 +33,9 @@ import torch
 
 from omnibind.errors import InputError
 from omnibind.media import check_file, source_name
+from omnibind.modalities.audio import AudioSettings
+
+DEFAULT_SETTINGS = AudioSettings()  # frozen, so one shared default is safe
 
 __all__ = [
     "AudioPreprocessor",
@@ -51,39 +53,6 @@ AudioSource = str | os.PathLike | bytes | torch.Tensor | np.ndarray
 _EXPECTED_FORMATS = "an audio file libsndfile can decode: WAV, FLAC, OGG (Vorbis/Opus) or MP3"
 _LOG_FLOOR = 1e-10  # mel power floor before log10, as in Whisper
 _DYNAMIC_RANGE = 8.0  # log10 units kept below each example's maximum (80 dB)
-
-
-@dataclass(frozen=True)
-class AudioSettings:
-    """How waveforms become log-mel features; defaults are Whisper's front end with 128 mels, 10 s clips."""
-
-    sample_rate: int = 16000
-    n_fft: int = 400
-    hop_length: int = 160
-    n_mels: int = 128
-    clip_seconds: float = 10.0
-
-    def __post_init__(self) -> None:
-        for name in ("sample_rate", "n_fft", "hop_length", "n_mels"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise InputError(f"AudioSettings.{name}", f"got {value!r}", "a positive integer")
-        if not math.isfinite(self.clip_seconds) or self.num_samples <= self.n_fft // 2:
-            raise InputError(
-                "AudioSettings.clip_seconds",
-                f"got {self.clip_seconds!r} ({self.num_samples} samples)",
-                f"a clip longer than n_fft // 2 = {self.n_fft // 2} samples",
-            )
-
-    @property
-    def num_samples(self) -> int:
-        """Samples in one clip: every waveform is cropped or zero-padded to this length."""
-        return round(self.clip_seconds * self.sample_rate)
-
-    @property
-    def num_frames(self) -> int:
-        """Feature frames of one clip (the STFT gives one more; the last is dropped as in Whisper)."""
-        return self.num_samples // self.hop_length
 
 
 # ---------------------------------------------------------------------------------------------- decoding
@@ -260,7 +229,7 @@ class AudioPreprocessor:
 
     def __init__(
         self,
-        settings: AudioSettings = AudioSettings(),  # frozen, so a shared default is safe
+        settings: AudioSettings = DEFAULT_SETTINGS,
         *,
         random_crop: bool = False,
         generator: torch.Generator | None = None,
@@ -283,6 +252,10 @@ class AudioPreprocessor:
     def __call__(self, source: AudioSource) -> torch.Tensor:
         """Log-mel features of one clip, shape (n_mels, num_frames)."""
         return log_mel_spectrogram(self.waveform(source), self.settings)
+
+    def one(self, source: AudioSource) -> torch.Tensor:
+        """(n_mels, num_frames) features of one clip (the Preprocessor protocol)."""
+        return self(source)
 
     def batch(self, sources: Sequence[AudioSource]) -> torch.Tensor:
         """Log-mel features of several clips, shape (B, n_mels, num_frames); one batched STFT for all."""

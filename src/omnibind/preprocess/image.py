@@ -76,6 +76,10 @@ class ImagePreprocessor:
         array = np.asarray(image, dtype=np.float32).transpose(2, 0, 1) * np.float32(1 / 255)
         return torch.from_numpy((array - self.mean) / self.std)
 
+    def one(self, source: ImageInput) -> torch.Tensor:
+        """(3, H, W) pixels of one image (the Preprocessor protocol)."""
+        return self(source)
+
     def batch(self, sources: Sequence[ImageInput]) -> torch.Tensor:
         """Preprocess and stack images into (B, 3, H, W)."""
         if not sources:

@@ -72,6 +72,14 @@ class Tokenizer:
             out[row, : len(ids)] = torch.tensor(ids)
         return out
 
+    def one(self, text: str) -> torch.Tensor:
+        """(max_len,) ids of one text (the Preprocessor protocol)."""
+        return self([text])[0]
+
+    def batch(self, texts: Sequence[str]) -> torch.Tensor:
+        """(B, max_len) ids of several texts (the Preprocessor protocol)."""
+        return self(list(texts))
+
 
 def train_tokenizer(
     corpus: Iterable[str], out_prefix: str | Path, vocab_size: int = 32000, lower_case: bool = True

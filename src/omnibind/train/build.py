@@ -6,6 +6,7 @@ import dataclasses
 from typing import Any
 
 import omnibind
+from omnibind import checkpoint
 from omnibind.config import ModelConfig, model_config, tower_config
 from omnibind.errors import InputError
 from omnibind.models.model import OmniBind
@@ -38,8 +39,7 @@ def build_model(cfg: TrainConfig) -> OmniBind:
         else:  # a new tower (binding), or one given new sizes
             towers[m] = tower_config(m, section.variant, base.config.embed_dim, **section.towers.get(m, {}))
     config = ModelConfig(towers=towers, embed_dim=base.config.embed_dim)
-    tokenizer = section.tokenizer or (base.processors["text"].model_file if "text" in base.processors else None)
-    model = OmniBind(config, build_processors(config, tokenizer))
+    model = OmniBind(config, build_processors(config, section.tokenizer, assets=checkpoint.asset_files(base)))
     kept = {k: v for k, v in base.state_dict().items() if _tower_of(k) in (None, *kept_towers)}
     model.load_state_dict(kept, strict=False)  # the other towers keep their fresh initialisation
     return model

@@ -98,8 +98,7 @@ def save(root: Path, step: int, model: nn.Module, optimizer: torch.optim.Optimiz
     fsync_path(tmp / f"rank{info.rank}.pt")
     if info.is_main:
         bare = distributed.unwrap(model)
-        tokenizer = bare.processors.get("text")
-        checkpoint.save_state(tmp, bare.config, weights, tokenizer.model_file if tokenizer else None)
+        checkpoint.save_state(tmp, bare.config, weights, checkpoint.asset_files(bare))
         shared = {"step": step, "optimizer": optim, "scheduler": scheduler.state_dict(),
                   "world_size": info.world_size}
         torch.save(shared, tmp / TRAIN_STATE)

@@ -7,7 +7,8 @@ from typing import Any
 
 import torch
 
-from omnibind.config import AudioConfig, ImageConfig, ModelConfig, TextConfig
+import omnibind.modalities as registry
+from omnibind.config import ModelConfig
 from omnibind.data.batches import GlobalBatches
 
 
@@ -22,16 +23,8 @@ class SyntheticBatches(GlobalBatches):
 
     def _prototypes(self) -> dict[str, torch.Tensor]:
         g = torch.Generator().manual_seed(self.seed)
-        protos = {}
-        for name, tower in self.config.towers.items():
-            if isinstance(tower, ImageConfig):
-                size = (self.classes, tower.channels, tower.image_size, tower.image_size)
-                protos[name] = torch.randn(size, generator=g)
-            elif isinstance(tower, AudioConfig):
-                protos[name] = torch.randn(self.classes, tower.n_mels, tower.num_frames, generator=g)
-            elif isinstance(tower, TextConfig):
-                protos[name] = torch.randint(2, tower.vocab_size, (self.classes, tower.max_len), generator=g)
-        return protos
+        return {name: registry.get(name).prototypes(tower, self.classes, g)
+                for name, tower in self.config.towers.items()}
 
     def batch(self, index: int) -> dict[str, Any]:
         """This rank's slice of global batch `index`."""
@@ -39,12 +32,7 @@ class SyntheticBatches(GlobalBatches):
         labels = torch.randint(0, self.classes, (self.global_batch,), generator=g)
         out: dict[str, Any] = {"label": labels}
         for name, proto in self.prototypes.items():
-            if proto.dtype == torch.long:
-                noise = torch.randint(2, proto.max().item() + 1, proto[labels].shape, generator=g)
-                keep = torch.rand(proto[labels].shape, generator=g) > 0.2
-                out[name] = torch.where(keep, proto[labels], noise)
-            else:
-                out[name] = proto[labels] + torch.randn(proto[labels].shape, generator=g)
+            out[name] = registry.get(name).noisy_copy(proto[labels], g)
             out[f"{name}_mask"] = torch.rand(self.global_batch, generator=g) >= self.missing
         return {k: v[self.local_rows] for k, v in out.items()}
 
