@@ -1,6 +1,7 @@
 """Contrastive losses over modality pairs: SigLIP's sigmoid loss (also chunked across ranks) and CLIP's
 softmax loss as a baseline. Every loss takes per-example masks so an example that lacks a modality
-contributes nothing to the pairs that need it."""
+contributes nothing to the pairs that need it. The trainer reaches them through the registered objectives
+"sigmoid" and "softmax" (omnibind.objectives.contrastive)."""
 
 from __future__ import annotations
 

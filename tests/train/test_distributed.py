@@ -1,12 +1,10 @@
 """Distributed equivalence on CPU/gloo under torchrun: the chunked (ring) and gathered losses and their
 gradients equal the single-process full-batch ones (1e-5), and 2-process DDP / FSDP training ends with
-the parameters of the 1-process run on the same global batches."""
+the parameters of the 1-process run on the same global batches, logging the same loss and per-pair losses."""
 
 from __future__ import annotations
 
 import math
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -15,18 +13,13 @@ import torch
 from safetensors.torch import load_file
 
 from omnibind.losses import MultiPairLoss
+from omnibind.train.metrics import read_metrics
 
 HERE = Path(__file__).parent
 TOL = 1e-5
 sys.path.insert(0, str(HERE))
 from dist_worker import global_inputs  # noqa: E402
-
-
-def torchrun(nproc: int, *args: str, cwd: Path | None = None) -> None:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", *args]
-    result = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=240)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+from launch import torchrun, train  # noqa: E402
 
 
 def reference(kind: str) -> dict[str, torch.Tensor]:
@@ -62,15 +55,9 @@ def run_training(tmp_path: Path, name: str, nproc: int, *overrides: str) -> dict
     # Adam's eps is raised from 1e-8: some gradients are exactly zero in theory (the attention key bias,
     # by softmax's shift invariance) and Adam would blow their float round-off up to ±lr-sized steps,
     # which differ between reduction orders. With eps=1e-3 the runs agree to ~1e-7.
-    args = ["-m", "omnibind.cli", "train", str(config), f"run_dir={tmp_path / name}", "train.steps=4",
-            "train.ckpt_every=4", "train.log_every=1", "data.batch_size=8", "optim.warmup_steps=1",
-            "optim.eps=1e-3", *overrides]
-    if nproc == 1:
-        result = subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=240,
-                                env={**os.environ, "OMP_NUM_THREADS": "1"})
-        assert result.returncode == 0, result.stderr[-3000:]
-    else:
-        torchrun(nproc, *args)
+    args = [f"run_dir={tmp_path / name}", "train.steps=4", "train.ckpt_every=4", "train.log_every=1",
+            "data.batch_size=8", "optim.warmup_steps=1", "optim.eps=1e-3", *overrides]
+    train(nproc, config, *args)
     return load_file(tmp_path / name / "checkpoints" / "step-00000004" / "model.safetensors")
 
 
@@ -84,3 +71,20 @@ def test_two_process_training_equals_one_process(tmp_path: Path, strategy: str, 
     worst = max((single[k] - double[k]).abs().max().item() for k in single)
     assert worst < TOL, worst
     assert (single["logit_scale"] - math.log(10)).abs().item() > 1e-6  # training really moved t'
+
+
+def logged_losses(run_dir: Path) -> list[dict[str, float]]:
+    """The loss and loss/<pair> values of every logged step of a run."""
+    return [{k: v for k, v in r.items() if k == "loss" or k.startswith("loss/")} for r in read_metrics(run_dir)]
+
+
+@pytest.mark.slow
+def test_two_processes_log_the_per_pair_losses_of_one(tmp_path: Path) -> None:
+    """Every logged loss part is averaged over ranks: under the ring a rank holds world × its share only."""
+    run_training(tmp_path, "single", 1)
+    run_training(tmp_path, "double", 2)
+    single, double = logged_losses(tmp_path / "single"), logged_losses(tmp_path / "double")
+    assert len(single) == len(double) == 4
+    for one, two in zip(single, double, strict=True):
+        assert one.keys() == two.keys() and {"loss/image-text", "loss/audio-text", "loss/image-audio"} < one.keys()
+        assert all(abs(one[k] - two[k]) < TOL for k in one), (one, two)

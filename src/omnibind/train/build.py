@@ -1,4 +1,5 @@
-"""Build what a training config names: the model (fresh, or grown from a checkpoint) and the data."""
+"""Build what a training config names: the model (fresh, or grown from a checkpoint), the objective and the
+data."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from omnibind import checkpoint
 from omnibind.config import ModelConfig, model_config, tower_config
 from omnibind.errors import InputError
 from omnibind.models.model import OmniBind
+from omnibind.objectives import Objective, ObjectiveSetup, build_objective
 from omnibind.processors import build_processors
 from omnibind.train.config import TrainConfig
 from omnibind.train.distributed import DistInfo
@@ -48,6 +50,12 @@ def build_model(cfg: TrainConfig) -> OmniBind:
 def _tower_of(name: str) -> str | None:
     """"image" for "towers.image.…", None for parameters outside the towers (t', b)."""
     return name.split(".")[1] if name.startswith("towers.") else None
+
+
+def make_objective(cfg: TrainConfig, info: DistInfo) -> Objective:
+    """The objective named by loss.kind over loss.pairs, set up for this run's number of processes."""
+    setup = ObjectiveSetup(tuple((a, b) for a, b in cfg.loss.pairs), info.world_size, cfg.loss.chunked)
+    return build_objective(cfg.loss.kind, setup)
 
 
 def build_data(cfg: TrainConfig, model: OmniBind, info: DistInfo, show_progress: bool = False) -> Any:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from omnibind.errors import InputError
+from omnibind.objectives import get_objective
 from omnibind.yamlconfig import apply_overrides, from_dict, load_yaml
 
 
@@ -43,7 +44,8 @@ class DataSection:
 
 @dataclass
 class LossSection:
-    """Which contrastive loss over which modality pairs; `chunked` selects the ring form across ranks."""
+    """Which registered objective (kind: sigmoid, softmax, or a plugin's) over which modality pairs; `chunked`
+    selects the sigmoid loss's ring form across ranks."""
 
     kind: str = "sigmoid"
     pairs: list[list[str]] = field(default_factory=lambda: [["image", "text"]])
@@ -110,13 +112,13 @@ class TrainConfig:
              "shards when data.kind is shards or cached"),
             (self.train.precision in ("fp32", "bf16"), "train.precision", "'fp32' or 'bf16'"),
             (self.train.strategy in ("ddp", "fsdp"), "train.strategy", "'ddp' or 'fsdp'"),
-            (self.loss.kind in ("sigmoid", "softmax"), "loss.kind", "'sigmoid' or 'softmax'"),
             (self.train.steps > 0 and self.train.accum_steps > 0, "train.steps", "positive steps and accum_steps"),
             (self.data.batch_size % self.train.accum_steps == 0, "data.batch_size", "a multiple of accum_steps"),
         ]
         for ok, key, expected in checks:
             if not ok:
                 raise InputError(key, "invalid value", expected)
+        get_objective(self.loss.kind)  # an error listing the registered objectives
         for pair in self.loss.pairs:
             if len(pair) != 2 or any(m not in self.model.modalities for m in pair):
                 raise InputError("loss.pairs", f"{pair} is not a pair of model.modalities", "e.g. [image, text]")

@@ -15,14 +15,13 @@ import numpy as np
 import torch
 
 from omnibind import checkpoint
-from omnibind.losses import MultiPairLoss
 from omnibind.progress import progress_bar
 from omnibind.train import distributed, state
-from omnibind.train.build import build_data, build_model
+from omnibind.train.build import build_data, build_model, make_objective
 from omnibind.train.config import TrainConfig
 from omnibind.train.metrics import MetricsLog
 from omnibind.train.optim import lock, make_optimizer, make_schedule
-from omnibind.train.step import Stepper
+from omnibind.train.step import Stepper, check_accumulation
 from omnibind.yamlconfig import to_yaml
 
 log = logging.getLogger("omnibind.train")
@@ -35,13 +34,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def loss_mode(cfg: TrainConfig, info: distributed.DistInfo) -> str:
-    """local for one process; ring (chunked sigmoid) or gather across several."""
-    if not info.distributed:
-        return "local"
-    return "ring" if cfg.loss.kind == "sigmoid" and cfg.loss.chunked else "gather"
-
-
 class Trainer:
     """Holds the pieces of one run; `run()` trains to cfg.train.steps and returns the final metrics."""
 
@@ -49,6 +41,8 @@ class Trainer:
         self.cfg, self.info = cfg, distributed.setup()
         self.run_dir, self.show_progress = Path(cfg.run_dir), show_progress and self.info.is_main
         self.ckpt_dir = self.run_dir / "checkpoints"
+        self.objective = make_objective(cfg, self.info)
+        check_accumulation(self.objective, cfg.train.accum_steps)  # before the model and data are built
         seed_everything(cfg.seed)  # identical initial weights on every rank
         self.model = build_model(cfg)
         self.frozen = lock(self.model, cfg.lock)
@@ -62,8 +56,7 @@ class Trainer:
         self.optimizer = make_optimizer(self.model, cfg.optim, self.info.device)
         self.scheduler = make_schedule(self.optimizer, cfg.optim, cfg.train.steps)
         self.data = build_data(cfg, self.model, self.info, self.show_progress)
-        loss = MultiPairLoss(cfg.loss.pairs, cfg.loss.kind, loss_mode(cfg, self.info))
-        self.stepper = Stepper(self.wrapped, loss, self.optimizer, self.scheduler, self.info.device,
+        self.stepper = Stepper(self.wrapped, self.objective, self.optimizer, self.scheduler, self.info.device,
                                cfg.train.precision, cfg.train.accum_steps, cfg.optim.grad_clip)
         self.step = 0
         self._eval_examples: dict[str, list] | None = None
@@ -124,8 +117,8 @@ class Trainer:
 
     def _log(self, metrics: dict[str, torch.Tensor], rate: float, metrics_log: MetricsLog | None) -> dict[str, float]:
         values = {k: float(v) for k, v in metrics.items()}  # the one host sync, every log_every steps
-        if self.info.distributed:
-            values["loss"] = _mean_over_ranks(values["loss"])
+        if self.info.distributed:  # a rank's loss and parts are its share (ring) or a copy (gather): average
+            values.update(_mean_over_ranks({k: v for k, v in values.items() if _is_loss(k)}))
         values.update(lr=self.scheduler.get_last_lr()[0], pairs_per_s=rate,
                       t=self.model.logit_scale.exp().item(), b=self.model.logit_bias.item())
         if metrics_log is not None:
@@ -173,10 +166,18 @@ class Trainer:
         return folder
 
 
-def _mean_over_ranks(value: float) -> float:
-    tensor = torch.tensor([value], dtype=torch.float64)
+def _is_loss(key: str) -> bool:
+    """"loss" and its named parts "loss/<part>"."""
+    return key == "loss" or key.startswith("loss/")
+
+
+def _mean_over_ranks(values: dict[str, float]) -> dict[str, float]:
+    """The mean of each value over the ranks, in one all-reduce (every rank passes the same keys)."""
+    keys = sorted(values)
+    tensor = torch.tensor([values[k] for k in keys], dtype=torch.float64)
     torch.distributed.all_reduce(tensor)
-    return float(tensor) / torch.distributed.get_world_size()
+    tensor /= torch.distributed.get_world_size()
+    return dict(zip(keys, tensor.tolist(), strict=True))
 
 
 def _log_to_file(path: Path) -> None:

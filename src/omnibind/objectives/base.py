@@ -1,0 +1,56 @@
+"""What an objective is: model outputs + batch → (loss, named parts), built from an ObjectiveSetup. It
+declares the token sequences it needs from the forward pass and whether exact gradient caching suits it."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+import torch
+
+if TYPE_CHECKING:
+    from omnibind.models.model import OmniBind
+
+Pair = tuple[str, str]
+Outputs = dict[str, torch.Tensor]
+"""OmniBind.forward's result: unit (B, D) embeddings keyed by modality, "<m>/tokens" sequences if asked."""
+Batch = dict[str, torch.Tensor]
+"""The device batch: tower inputs keyed by modality and a "<m>_mask" (B,) bool tensor for each."""
+
+
+@dataclass(frozen=True)
+class ObjectiveSetup:
+    """What an objective is built from: the modality pairs it scores, the number of processes the global
+    batch is split over, and whether a loss that can be computed block by block across them should be."""
+
+    pairs: tuple[Pair, ...] = (("image", "text"),)
+    world_size: int = 1
+    chunked: bool = True
+
+
+class Objective(ABC):
+    """A training objective. Subclasses set `name` (the config's loss.kind), `supports_grad_cache` (True only
+    when the loss reaches the towers through the pooled embeddings alone, so that train.accum_steps > 1 may
+    embed micro-batches without a graph) and `token_modalities` (the towers whose token sequences it reads)."""
+
+    name: ClassVar[str]
+    supports_grad_cache: ClassVar[bool] = False
+    token_modalities: tuple[str, ...] = ()
+
+    def __init__(self, setup: ObjectiveSetup) -> None:
+        self.setup = setup
+
+    @abstractmethod
+    def __call__(self, outputs: Outputs, batch: Batch, model: OmniBind) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The loss to minimise and its named parts (logged as loss/<part>)."""
+
+
+def mask(batch: Batch, modality: str) -> torch.Tensor:
+    """The (B,) bool mask of the examples that carry `modality`."""
+    return batch[f"{modality}_mask"]
+
+
+def pair_name(pair: Pair) -> str:
+    """"image-text": the name under which a pair's loss is logged."""
+    return f"{pair[0]}-{pair[1]}"
