@@ -53,10 +53,12 @@ class DepthTower(nn.Module):
         return self.head(self.tokens(depth))
 
     def tokens(self, depth: torch.Tensor) -> torch.Tensor:
-        return self.encoder(self.patch_embed(depth))
+        sequence: torch.Tensor = self.encoder(self.patch_embed(depth))
+        return sequence
 
     def head(self, tokens: torch.Tensor) -> torch.Tensor:
-        return self.proj(self.pool(tokens))
+        pooled: torch.Tensor = self.proj(self.pool(tokens))
+        return pooled
 
 
 def read_depth(source: Any) -> np.ndarray:
@@ -71,7 +73,8 @@ def read_depth(source: Any) -> np.ndarray:
             raise InputError("depth", f"cannot decode .npy ({err})", "a 2-D float array saved by numpy.save") from err
     if array.ndim != 2 or not np.issubdtype(array.dtype, np.number) or array.size == 0:
         raise InputError("depth", f"array of shape {array.shape} and dtype {array.dtype}", "a 2-D numeric array")
-    return array.astype(np.float32)
+    depth: np.ndarray = array.astype(np.float32)
+    return depth
 
 
 class DepthPreprocessor:
@@ -170,7 +173,8 @@ def depth_map(label: int, seed: int, size: int = 24) -> np.ndarray:
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:size, 0:size] / size
     angle = label * np.pi / 4
-    return (np.cos(angle) * x + np.sin(angle) * y + 0.05 * rng.standard_normal((size, size))).astype(np.float32)
+    plane: np.ndarray = np.cos(angle) * x + np.sin(angle) * y + 0.05 * rng.standard_normal((size, size))
+    return plane.astype(np.float32)
 
 
 def npy_bytes(array: np.ndarray) -> bytes:

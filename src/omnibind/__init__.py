@@ -5,14 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from omnibind import modalities
 from omnibind.checkpoint import load, save
 from omnibind.config import MODALITIES, ModelConfig, model_config
 from omnibind.inference import ZeroShotResult, zero_shot
+from omnibind.modalities import Modality, register
 from omnibind.models.model import OmniBind
 from omnibind.processors import build_processors
 
 __version__ = "0.1.0"
-Modality = str  # one of MODALITIES: "image", "text", "audio"
 
 __all__ = [
     "MODALITIES",
@@ -22,6 +23,8 @@ __all__ = [
     "ZeroShotResult",
     "create",
     "load",
+    "modalities",
+    "register",
     "save",
     "zero_shot",
 ]
@@ -36,8 +39,8 @@ def create(
 ) -> OmniBind:
     """A freshly initialised model with every tower of the named size ("Ti/16", "B/16", "So400m/14").
 
-    `tokenizer` is a SentencePiece .model for the text tower; `image={"image_size": 384}` and the like
-    override single towers.
+    `modalities` names registered modalities (the built-ins by default); `tokenizer` is a SentencePiece
+    .model for the text tower; `image={"image_size": 384}` and the like override single towers.
     """
     config = model_config(variant, modalities, embed_dim, **tower_overrides)
     return OmniBind(config, build_processors(config, tokenizer))

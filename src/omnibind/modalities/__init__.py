@@ -26,6 +26,9 @@ for _builtin in (IMAGE, TEXT, AUDIO):  # in this order: lists of modalities read
     register(_builtin)
 
 __all__ = [
+    "AUDIO",
+    "IMAGE",
+    "TEXT",
     "AudioConfig",
     "AudioSettings",
     "ImageConfig",

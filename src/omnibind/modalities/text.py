@@ -69,7 +69,8 @@ class Text(Modality):
 
     def summary(self, config: TowerConfig, preprocessor: Preprocessor | None) -> str:
         assert isinstance(config, TextConfig)
-        vocab = f", tokenizer {preprocessor.vocab_size} pieces" if preprocessor is not None else ", no tokenizer"
+        pieces = getattr(preprocessor, "vocab_size", None)
+        vocab = f", tokenizer {pieces} pieces" if pieces is not None else ", no tokenizer"
         return f"{config.max_len} tokens, vocab {config.vocab_size}{vocab}"
 
     def build_preprocessor(self, config: TowerConfig, assets: dict[str, Path]) -> Preprocessor | None:
@@ -81,7 +82,8 @@ class Text(Modality):
         return None if model_file is None else Tokenizer(model_file, config.max_len, config.lower_case)
 
     def asset_files(self, preprocessor: Preprocessor) -> dict[str, Path]:
-        return {TOKENIZER_FILE: Path(preprocessor.model_file)}
+        model_file = getattr(preprocessor, "model_file", None)
+        return {} if model_file is None else {TOKENIZER_FILE: Path(model_file)}
 
     def read_field(self, data: bytes) -> Any:
         """The caption as a string; an empty one means "no text" (the tokenizer rejects it by design)."""
