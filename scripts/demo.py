@@ -15,11 +15,11 @@ from pathlib import Path
 
 from rich.console import Console
 
-from omnibind.data.starter.build import StarterOptions, build_starter
 from omnibind.evaluate.cli import results_table
 from omnibind.evaluate.data import load_examples
 from omnibind.evaluate.report import write_report
 from omnibind.preprocess.text import Tokenizer, train_tokenizer
+from omnibind.starter.build import StarterOptions, build_starter
 from omnibind.train.config import load_train_config
 from omnibind.train.trainer import train
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from omnibind.data.starter import packages
+from omnibind.starter import packages
 
 ROOT = Path(__file__).resolve().parents[1]
 MISSING = packages.missing_debian() + packages.missing_python()

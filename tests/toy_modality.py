@@ -83,6 +83,10 @@ class DepthPreprocessor:
     def __init__(self, size: int) -> None:
         self.size = size
 
+    @property
+    def input_spec(self) -> InputSpec:
+        return InputSpec((1, self.size, self.size), torch.float32)
+
     def one(self, source: Any) -> torch.Tensor:
         depth = torch.from_numpy(read_depth(source))[None, None]
         depth = F.interpolate(depth, size=(self.size, self.size), mode="bilinear", align_corners=False)[0]

@@ -10,15 +10,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
+import omnibind.modalities as registry
 from omnibind.errors import InputError
-from omnibind.media import modality_of
 from omnibind.models.model import OmniBind
 from omnibind.progress import progress_bar
 
 
 @dataclass
 class Item:
-    """One thing to embed: a file path (image or audio) or a text."""
+    """One thing to embed: a file path (of any media modality) or a text."""
 
     modality: str
     source: str
@@ -28,14 +28,19 @@ def plan_items(files: Sequence[str | Path], texts: Sequence[str]) -> list[Item]:
     """Items in input order; a file's modality comes from its extension, with an error naming it."""
     items = []
     for path in files:
-        modality = modality_of(path)
+        modality = registry.modality_of(path)
         if modality is None:
-            raise InputError(path, "unknown file type", "an image (.png, .jpg, …) or audio (.wav, .flac, …) file")
+            raise InputError(path, "unknown file type", f"a file of a known type: {known_file_types()}")
         items.append(Item(modality, str(path)))
     items += [Item("text", text) for text in texts]
     if not items:
         raise InputError("inputs", "nothing to embed", "one or more files or --text values")
     return items
+
+
+def known_file_types() -> str:
+    """The media modalities with their preferred extensions, for error messages: "image (.jpg, .jpeg, …)"."""
+    return ", ".join(f"{m.name} (.{', .'.join(m.extensions[:3])}, …)" for m in registry.media())
 
 
 def _batches(items: list[Item], size: int) -> Iterator[tuple[str, list[int]]]:

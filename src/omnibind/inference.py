@@ -9,10 +9,14 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+import omnibind.modalities as registry
 from omnibind.errors import InputError
 from omnibind.models.model import OmniBind
 
-DEFAULT_TEMPLATES = {"image": ("a photo of {}.",), "audio": ("the sound of {}.",), "text": ("{}",)}
+
+def default_templates(modality: str) -> tuple[str, ...]:
+    """The zero-shot prompts of a modality ("a photo of {}."), as its registered module defines them."""
+    return tuple(registry.get(modality).templates)
 
 
 @dataclass
@@ -48,11 +52,12 @@ def zero_shot(
     modality: str = "image",
     templates: Sequence[str] | None = None,
 ) -> ZeroShotResult:
-    """Classify images or audio (paths, bytes, PIL images or a tensor batch) among `labels`."""
+    """Classify inputs of any modality the model has (paths, bytes, PIL images or a tensor batch) among
+    `labels`; the prompts default to the modality's own templates."""
     labels = [str(label).strip() for label in labels]
     if not labels or not all(labels):
         raise InputError("labels", "empty label list or empty label", "one or more non-empty class names")
-    templates = tuple(templates or DEFAULT_TEMPLATES.get(modality, ("{}",)))
+    templates = tuple(templates or default_templates(modality))
     if not all("{}" in t for t in templates):
         raise InputError("templates", f"{templates} lack a '{{}}' placeholder", "templates such as 'a photo of {}.'")
     x = model.encode(modality, inputs)

@@ -1,4 +1,5 @@
-"""Media files: which modality a file holds (by extension) and the checks every decoder runs first."""
+"""Media files: the checks every decoder runs first, and how errors name a source. Which modality a file
+holds is the registry's to say (`omnibind.modalities.modality_of`)."""
 
 from __future__ import annotations
 
@@ -7,22 +8,7 @@ from pathlib import Path
 
 from omnibind.errors import InputError
 
-# Extensions without the dot, in order of preference when one WebDataset sample holds several.
-IMAGE_EXTS = ("jpg", "jpeg", "png", "webp", "gif", "bmp", "tiff", "tif")
-AUDIO_EXTS = ("flac", "wav", "ogg", "oga", "opus", "mp3")
-IMAGE_EXTENSIONS = frozenset(f".{ext}" for ext in IMAGE_EXTS)
-AUDIO_EXTENSIONS = frozenset(f".{ext}" for ext in AUDIO_EXTS)
 BYTES_NAME = "<bytes>"
-
-
-def modality_of(path: str | os.PathLike) -> str | None:
-    """"image" or "audio" from a file's extension, None for anything else."""
-    suffix = Path(path).suffix.lower()
-    if suffix in IMAGE_EXTENSIONS:
-        return "image"
-    if suffix in AUDIO_EXTENSIONS:
-        return "audio"
-    return None
 
 
 def source_name(source: str | os.PathLike | bytes) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from omnibind.data.starter.packages import missing_debian
+from omnibind.starter.packages import missing_debian
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "data_throughput.py"
 

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from helpers import tiny_model
+from omnibind.data.decode import input_specs, processor_specs
 from omnibind.data.loader import LoaderConfig, make_loader
 from omnibind.errors import InputError
 
@@ -181,3 +183,8 @@ def test_in_process_loading_gives_the_caller_its_threads_back(small_set, process
             assert torch.get_num_threads() == 2  # decoding ran with one thread; the trainer keeps its own
     finally:
         torch.set_num_threads(before)
+
+
+def test_specs_from_tower_configs_match_the_builtin_processors(spiece_model: Path) -> None:
+    model = tiny_model(spiece_model)
+    assert input_specs(model.config.towers) == processor_specs(model.processors)

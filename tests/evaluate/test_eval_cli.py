@@ -8,8 +8,8 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from omnibind.cli import app
+from omnibind.runlog import read_metrics
 from omnibind.train.config import load_train_config
-from omnibind.train.metrics import read_metrics
 from omnibind.train.trainer import Trainer
 
 CONFIG = Path(__file__).parents[2] / "configs" / "tiny_synthetic.yaml"

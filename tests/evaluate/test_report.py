@@ -12,7 +12,7 @@ from omnibind.errors import InputError
 from omnibind.evaluate.examples import EvalExample
 from omnibind.evaluate.report import write_report
 from omnibind.evaluate.run import evaluate_splits
-from omnibind.train.metrics import MetricsLog
+from omnibind.runlog import MetricsLog
 
 
 def examples(media_files: dict[str, Path]) -> list[EvalExample]:

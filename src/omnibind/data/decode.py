@@ -1,62 +1,60 @@
 """Decoding and preprocessing one sample into tower inputs, and collating examples into a batch dict.
 
 Runs inside the DataLoader workers. Anything wrong with one sample becomes a SampleSkip with a reason;
-nothing here raises for bad data, so one broken file never stops a training run.
+nothing here raises for bad data, so one broken file never stops a training run. Which fields hold a
+modality, how their bytes are read and checked, and how a skip is worded all come from the registry.
 """
 
 from __future__ import annotations
 
-import struct
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+import omnibind.modalities as registry
 from omnibind.data.samples import ManifestLine, RawSample
-from omnibind.data.skips import (
-    AUDIO_TRUNCATED,
-    AUDIO_UNDECODABLE,
-    IMAGE_UNDECODABLE,
-    NO_MODALITY,
-    TEXT_INVALID,
-    TEXT_NOT_UTF8,
-    SampleSkip,
-)
+from omnibind.data.skips import NO_MODALITY, SampleSkip
 from omnibind.errors import InputError
+from omnibind.modalities import InputSpec, Modality, Preprocessor, TowerConfig
 
-MODALITIES = ("image", "text", "audio")
-_UNDECODABLE = {"image": IMAGE_UNDECODABLE, "audio": AUDIO_UNDECODABLE}
-
-
-@dataclass(frozen=True)
-class InputSpec:
-    """Shape (without batch) and dtype of one tower's input, for zeros where an example lacks it."""
-
-    shape: tuple[int, ...]
-    dtype: torch.dtype
+__all__ = ["Example", "InputSpec", "collate", "decode", "input_specs", "processor_specs", "specs_for"]
 
 
-def input_specs(processors: dict[str, Any]) -> dict[str, InputSpec]:
-    """What each processor returns, read from its settings (ImagePreprocessor, AudioPreprocessor, Tokenizer)."""
-    if not processors:
-        raise InputError("processors", "none given", "a dict with any of 'image', 'text', 'audio'")
+def input_specs(towers: Mapping[str, TowerConfig]) -> dict[str, InputSpec]:
+    """What each tower takes (shape without batch, dtype), from its modality and tower config: what the
+    loader zero-fills where an example lacks a modality. Pass `model.config.towers`."""
+    return {name: registry.get(name).input_spec(config) for name, config in towers.items()}
+
+
+def processor_specs(processors: Mapping[str, Any]) -> dict[str, InputSpec]:
+    """Specs read off the processors alone, for callers without tower configs: a processor's own
+    `input_spec` (every built-in preprocessor has one)."""
     specs: dict[str, InputSpec] = {}
     for name, processor in processors.items():
-        if name not in MODALITIES:
-            raise InputError("processors", f"unknown modality {name!r}", f"keys among {MODALITIES}")
-        try:
-            if name == "image":
-                height, width = processor.size
-                specs[name] = InputSpec((3, int(height), int(width)), torch.float32)
-            elif name == "audio":
-                settings = processor.settings
-                specs[name] = InputSpec((int(settings.n_mels), int(settings.num_frames)), torch.float32)
-            else:
-                specs[name] = InputSpec((int(processor.max_len),), torch.int64)
-        except (AttributeError, TypeError, ValueError) as err:
-            raise InputError(f"processors[{name!r}]", f"cannot tell its output shape ({err})",
-                             "a processor from omnibind.processors.build_processors") from err
+        registry.get(name)  # an unknown modality is an error naming the registered ones
+        spec = getattr(processor, "input_spec", None)
+        if not isinstance(spec, InputSpec):
+            raise InputError(f"processors[{name!r}]", f"cannot tell the output shape of {type(processor).__name__}",
+                             "specs=input_specs(model.config.towers), or a processor with an `input_spec`")
+        specs[name] = spec
     return specs
+
+
+def specs_for(processors: Mapping[str, Any], specs: Mapping[str, InputSpec] | None = None) -> dict[str, InputSpec]:
+    """The specs of exactly the processors' modalities: `specs` (from `input_specs`) where given, else read
+    off the processors; an error names a modality that has a processor but no spec."""
+    if not processors:
+        raise InputError("processors", "none given", f"a dict keyed by modality ({', '.join(registry.names())})")
+    if specs is None:
+        return processor_specs(processors)
+    for name in processors:
+        registry.get(name)
+    missing = sorted(set(processors) - set(specs))
+    if missing:
+        raise InputError("specs", f"no input spec for {missing}", "one per processor: input_specs(model.config.towers)")
+    return {name: specs[name] for name in processors}
 
 
 @dataclass
@@ -67,58 +65,45 @@ class Example:
     tensors: dict[str, torch.Tensor]
 
 
-def decode(raw: RawSample | ManifestLine, processors: dict[str, Any]) -> Example:
+def decode(raw: RawSample | ManifestLine, processors: Mapping[str, Preprocessor]) -> Example:
     """Preprocess every modality the sample has and the processors want; SampleSkip when unusable."""
     sample = raw.materialize()
     tensors: dict[str, torch.Tensor] = {}
-    for modality, processor in processors.items():
-        ext = sample.field_for(modality)
-        if ext is None:
+    for name, processor in processors.items():
+        modality = registry.get(name)
+        field = sample.field_for(name)
+        if field is None:
             continue
-        data = sample.read(ext)
-        if modality == "text":
-            try:
-                text = data.decode("utf-8")
-            except UnicodeDecodeError as err:
-                raise SampleSkip(TEXT_NOT_UTF8, sample.key, str(err)) from err
-            if text.strip():  # empty text means "no text": the tokenizer rejects it by design
-                try:
-                    tensors[modality] = processor([text.strip()])[0]
-                except Exception as err:  # a tokenizer failure skips the sample, never the run
-                    raise SampleSkip(TEXT_INVALID, f"{sample.key}.{ext}", f"{err.__class__.__name__}: {err}") from err
-            continue
-        if modality == "audio" and (problem := wav_truncation(data)):
-            raise SampleSkip(AUDIO_TRUNCATED, f"{sample.key}.{ext}", problem)
-        try:
-            tensors[modality] = processor(data)
-        except Exception as err:  # any decoder failure (PIL, libsndfile, ...) skips the sample, never the run
-            detail = err.problem if isinstance(err, InputError) else f"{err.__class__.__name__}: {err}"
-            raise SampleSkip(_UNDECODABLE[modality], f"{sample.key}.{ext}", detail) from err
+        tensor = _decode_field(modality, processor, sample.read(field), f"{sample.key}.{field}")
+        if tensor is not None:
+            tensors[name] = tensor
     if not tensors:
         raise SampleSkip(NO_MODALITY, sample.key,
                          f"has fields {sorted(sample.fields)}, needs one of {sorted(processors)}")
     return Example(sample.key, tensors)
 
 
-def wav_truncation(data: bytes) -> str | None:
-    """For a RIFF/WAVE file whose data chunk claims more bytes than are present, say so (libsndfile would
-    silently decode the shorter clip); None for complete WAVs and every other format."""
-    if len(data) < 12 or data[:4] not in (b"RIFF", b"RIFX") or data[8:12] != b"WAVE":
+def _decode_field(modality: Modality, processor: Preprocessor, data: bytes, where: str) -> torch.Tensor | None:
+    """One field's tensor; None when the field stands for "absent" (an empty caption)."""
+    if problem := modality.validate(data):
+        raise SampleSkip(modality.skip_reason("invalid"), where, problem)
+    try:
+        source = modality.read_field(data)
+    except Exception as err:  # bad stored bytes (text not UTF-8...) skip the sample, never the run
+        raise SampleSkip(modality.skip_reason("read"), where, _detail(err)) from err
+    if source is None:
         return None
-    order = "<" if data[:4] == b"RIFF" else ">"
-    offset = 12
-    while offset + 8 <= len(data):
-        chunk, size = data[offset : offset + 4], struct.unpack(order + "I", data[offset + 4 : offset + 8])[0]
-        if chunk == b"data":
-            available = len(data) - offset - 8
-            if size != 0xFFFFFFFF and size > available:  # 0xFFFFFFFF: streaming writers leave the size open
-                return f"data chunk declares {size} bytes, file holds {available}"
-            return None
-        offset += 8 + size + (size & 1)
-    return "no data chunk"
+    try:
+        return processor.one(source)
+    except Exception as err:  # any decoder failure (PIL, libsndfile, a tokenizer...) skips the sample, never the run
+        raise SampleSkip(modality.skip_reason("decode"), where, _detail(err)) from err
 
 
-def collate(examples: list[Example], specs: dict[str, InputSpec]) -> dict[str, Any]:
+def _detail(err: Exception) -> str:
+    return err.problem if isinstance(err, InputError) else f"{err.__class__.__name__}: {err}"
+
+
+def collate(examples: list[Example], specs: Mapping[str, InputSpec]) -> dict[str, Any]:
     """Stack examples into the batch dict: `batch[m]` (zeros where absent), `batch[m + "_mask"]`, `key`."""
     batch: dict[str, Any] = {"key": [e.key for e in examples]}
     for modality, spec in specs.items():

@@ -10,12 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from omnibind.data.samples import AUDIO_EXTS, IMAGE_EXTS, FileRef, RawSample, is_url, local_path
+import omnibind.modalities as registry
+from omnibind.data.samples import META_EXT, FileRef, RawSample, is_url, local_path
 from omnibind.data.shardlist import ShardPlan
-from omnibind.data.skips import SampleSkip, SkipStats
+from omnibind.data.skips import FILE_MISSING, SampleSkip, SkipStats
 from omnibind.progress import progress_bar
 
-MODALITY_OF_EXT = {"txt": "text", "json": "meta"}
+META, OTHER = "meta", "other"  # what fields no modality holds count under
 
 
 @dataclass
@@ -45,12 +46,12 @@ class Inspection:
                 "skipped": self.skipped.to_dict()["counts"], "samples": self.samples}
 
 
-def _modality(ext: str) -> str:
-    if ext in IMAGE_EXTS:
-        return "image"
-    if ext in AUDIO_EXTS:
-        return "audio"
-    return MODALITY_OF_EXT.get(ext, "other")
+def _modality(field: str) -> str:
+    """The modality a field holds (from the registry), "meta" for the JSON metadata, else "other"."""
+    modality = registry.for_field(field)
+    if modality is not None:
+        return modality.name
+    return META if field == META_EXT else OTHER
 
 
 def _size(value: bytes | FileRef) -> int:
@@ -61,7 +62,7 @@ def _size(value: bytes | FileRef) -> int:
     try:
         return os.path.getsize(local_path(value.path))
     except OSError as err:
-        raise SampleSkip("file missing", value.key, value.path) from err
+        raise SampleSkip(FILE_MISSING, value.key, value.path) from err
 
 
 def inspect(spec: str | Sequence[str], examples: int = 3, show_progress: bool = True) -> Inspection:
@@ -85,7 +86,7 @@ def inspect(spec: str | Sequence[str], examples: int = 3, show_progress: bool = 
 
 def _count(report: Inspection, sample: RawSample, sizes: dict[str, int], examples: int) -> None:
     report.examples += 1
-    present = sorted({_modality(ext) for ext in sizes} - {"meta", "other"})
+    present = sorted({_modality(ext) for ext in sizes} - {META, OTHER})
     report.modalities.update(present)
     report.combinations["+".join(present) or "(none)"] += 1
     for ext, size in sizes.items():
@@ -96,14 +97,17 @@ def _count(report: Inspection, sample: RawSample, sizes: dict[str, int], example
 
 
 def _describe(sample: RawSample, sizes: dict[str, int]) -> dict[str, Any]:
+    """Key, field sizes, the inline modalities' values (a caption, shortened) and the metadata."""
     entry: dict[str, Any] = {"key": sample.key, "fields": {ext: sizes[ext] for ext in sorted(sizes)}}
-    if "txt" in sample.fields:
-        entry["text"] = sample.read("txt").decode("utf-8", errors="replace")[:200]
-    if "json" in sample.fields:
+    for name in sorted(sample.fields):
+        modality = registry.for_field(name)
+        if modality is not None and not modality.is_media and modality.name not in entry:
+            entry[modality.name] = sample.read(name).decode("utf-8", errors="replace")[:200]
+    if META_EXT in sample.fields:
         try:
-            entry["meta"] = json.loads(sample.read("json"))
+            entry[META] = json.loads(sample.read(META_EXT))
         except (ValueError, UnicodeDecodeError):
-            entry["meta"] = "(invalid JSON)"
+            entry[META] = "(invalid JSON)"
     return entry
 
 

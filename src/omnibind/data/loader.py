@@ -6,18 +6,21 @@ save and restore its exact position.
                          processors, rank, world_size)
     for batch in loader: ...                      # batch["image"], batch["image_mask"], ..., batch["key"]
     state = loader.state_dict()                   # JSON-serialisable; load_state_dict(state) resumes
+
+`specs` (what each tower takes: `input_specs(model.config.towers)`) shape the zeros of absent modalities;
+without them they are read off the processors, which only the built-in preprocessors allow.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from torch.utils.data import DataLoader
 
-from omnibind.data.decode import InputSpec, input_specs
+from omnibind.data.decode import InputSpec, specs_for
 from omnibind.data.shardlist import ShardPlan
 from omnibind.data.skips import SkipStats
 from omnibind.data.stream import Message, Position, StreamSettings, WorkerStream, position_dict
@@ -48,15 +51,16 @@ class LoaderConfig:
             raise InputError("LoaderConfig.epochs", f"got {self.epochs!r}", "None (forever) or an integer >= 1")
 
 
-def make_loader(config: LoaderConfig, processors: dict[str, Any], rank: int = 0,
-                world_size: int = 1) -> ResumableLoader:
-    """A ResumableLoader for this rank; the shard list is expanded and checked here, in the caller."""
+def make_loader(config: LoaderConfig, processors: dict[str, Any], rank: int = 0, world_size: int = 1,
+                specs: Mapping[str, InputSpec] | None = None) -> ResumableLoader:
+    """A ResumableLoader for this rank; the shard list is expanded and checked here, in the caller.
+    `specs`: each processor's output spec (`input_specs(model.config.towers)`); needed for plugin modalities."""
     config.check()
     if not (isinstance(world_size, int) and world_size >= 1 and isinstance(rank, int) and 0 <= rank < world_size):
         raise InputError("rank", f"rank {rank!r} of world_size {world_size!r}", "0 <= rank < world_size")
-    specs = input_specs(processors)
+    checked = specs_for(processors, specs)
     plan = ShardPlan.build(config.shards, world_size * max(1, config.num_workers))
-    return ResumableLoader(config, processors, rank, world_size, plan, specs)
+    return ResumableLoader(config, processors, rank, world_size, plan, checked)
 
 
 class ResumableLoader:

@@ -1,5 +1,6 @@
 """One example on its way from storage to a batch: a key and its fields, named by extension as in
-WebDataset (`jpg`, `png`, `flac`, `txt`, `json`, ...). Manifest entries point at files read on demand."""
+WebDataset (`jpg`, `png`, `flac`, `txt`, `json`, ...). Manifest entries point at files read on demand.
+Which field holds which modality comes from the registry (`Modality.field_names`)."""
 
 from __future__ import annotations
 
@@ -7,15 +8,13 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import omnibind.modalities as registry
 from omnibind.data.skips import FILE_MISSING, MANIFEST_LINE_INVALID, SampleSkip
-from omnibind.media import AUDIO_EXTS, IMAGE_EXTS
+from omnibind.modalities import Modality
 
-TEXT_EXT = "txt"
 META_EXT = "json"
-MODALITY_EXTS: dict[str, tuple[str, ...]] = {"image": IMAGE_EXTS, "audio": AUDIO_EXTS, "text": (TEXT_EXT,)}
-# Canonical spellings written into shards (the field's standard keys).
-CANONICAL_EXT = {"jpeg": "jpg", "tif": "tiff", "oga": "ogg"}
 
 
 def is_url(path: str) -> bool:
@@ -60,8 +59,8 @@ class RawSample:
         return self
 
     def field_for(self, modality: str) -> str | None:
-        """The extension that holds `modality` (first by preference), or None when absent."""
-        return next((ext for ext in MODALITY_EXTS[modality] if ext in self.fields), None)
+        """The field that holds `modality` (first by the modality's preference), or None when absent."""
+        return next((name for name in registry.get(modality).field_names() if name in self.fields), None)
 
     def read(self, ext: str) -> bytes:
         """Bytes of one field."""
@@ -83,7 +82,8 @@ class ManifestLine:
         return f"{Path(local_path(self.manifest)).stem}-{self.lineno:06d}"
 
     def materialize(self) -> RawSample:
-        """Parse `{"image": path, "audio": path, "text": str, "meta": {...}, "key": str}` into fields."""
+        """Parse `{"image": path, "audio": path, "text": str, "meta": {...}, "key": str}` into fields: a
+        media modality's name (any registered one) keys a file path, another modality's keys its value."""
         where = f"{self.manifest}:{self.lineno}"
         try:
             entry = json.loads(self.text)
@@ -93,30 +93,45 @@ class ManifestLine:
             raise SampleSkip(MANIFEST_LINE_INVALID, where, "expected a JSON object")
         key = str(entry.get("key") or self.key)
         fields: dict[str, bytes | FileRef] = {}
-        for modality in ("image", "audio"):
-            path = entry.get(modality)
-            if path is None:
+        for modality in registry.all_modalities():
+            value = entry.get(modality.name)
+            if value is None:
                 continue
-            if not isinstance(path, str) or not path:
-                raise SampleSkip(MANIFEST_LINE_INVALID, where, f"{modality!r} must be a file path")
-            fields[extension_of(path, where)] = FileRef(resolve(path, self.manifest), key)
-        text = entry.get("text")
-        if text is not None:
-            if not isinstance(text, str):
-                raise SampleSkip(MANIFEST_LINE_INVALID, where, "'text' must be a string")
-            fields[TEXT_EXT] = text.encode("utf-8")
+            if modality.is_media:
+                path = _file_path(value, modality, where)
+                fields[extension_of(path, where, modality)] = FileRef(resolve(path, self.manifest), key)
+            else:
+                fields[modality.field_names()[0]] = _inline_value(value, modality, where)
         if "meta" in entry:
             fields[META_EXT] = json.dumps(entry["meta"], ensure_ascii=False, sort_keys=True).encode("utf-8")
         return RawSample(key, fields)
 
 
-def extension_of(path: str, where: str) -> str:
-    """The canonical field name for a media file, from its suffix."""
+def _file_path(value: Any, modality: Modality, where: str) -> str:
+    """A manifest's value for a media modality, which must be a non-empty path."""
+    if not isinstance(value, str) or not value:
+        raise SampleSkip(MANIFEST_LINE_INVALID, where, f"{modality.name!r} must be a file path")
+    return value
+
+
+def _inline_value(value: Any, modality: Modality, where: str) -> bytes:
+    """A manifest's inline value (a caption) as the bytes a shard stores for it."""
+    if not isinstance(value, str):
+        raise SampleSkip(MANIFEST_LINE_INVALID, where, f"{modality.name!r} must be a string")
+    return value.encode("utf-8")
+
+
+def extension_of(path: str, where: str, modality: Modality | None = None) -> str:
+    """The canonical field name for a media file, from its suffix (jpeg → jpg, as the modality spells it);
+    with `modality`, the suffix must be one of that modality's."""
     suffix = os.path.splitext(path)[1].lower().lstrip(".")
-    suffix = CANONICAL_EXT.get(suffix, suffix)
-    if suffix not in IMAGE_EXTS and suffix not in AUDIO_EXTS:
+    owner = registry.for_extension(suffix) if suffix else None
+    if owner is None:
         raise SampleSkip(MANIFEST_LINE_INVALID, where, f"{path}: unknown media suffix {suffix!r}")
-    return suffix
+    if modality is not None and owner.name != modality.name:
+        raise SampleSkip(MANIFEST_LINE_INVALID, where, f"{path}: a {owner.name} file under {modality.name!r}, "
+                         f"expected one of .{', .'.join(modality.extensions)}")
+    return owner.canonical_extensions.get(suffix, suffix)
 
 
 def resolve(path: str, manifest: str) -> str:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-# Reasons, worded as a person would read them in a report.
+# Reasons, worded as a person would read them in a report. A modality's own reasons come from
+# `Modality.skip_reason`; these name the built-in modalities' (for tests and readers of reports).
 IMAGE_UNDECODABLE = "image undecodable"
 AUDIO_UNDECODABLE = "audio undecodable"
 AUDIO_TRUNCATED = "audio truncated"

@@ -47,12 +47,13 @@ def eval_command(
     template: Annotated[list[str] | None, typer.Option(help="Zero-shot prompt with '{}' (repeatable).")] = None,
     device: DeviceOption = "auto",
 ) -> None:
-    """Zero-shot classification (image, audio) and retrieval (every pair present) on each split."""
+    """Zero-shot classification (every media modality) and retrieval (every pair present) on each split."""
+    import omnibind.modalities as registry
     from omnibind.evaluate.data import load_examples
     from omnibind.evaluate.run import evaluate_splits
 
     splits = {name: load_examples(spec, label_field, limit) for name, spec in parse_splits(data).items()}
-    templates = {"image": template, "audio": template} if template else None
+    templates = dict.fromkeys(registry.media_names(), template) if template else None
     results = evaluate_splits(load_model(model, device), splits, out, templates)
     console.print(results_table(results))
 

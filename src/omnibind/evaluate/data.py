@@ -6,9 +6,11 @@ import json
 from collections import Counter
 from collections.abc import Sequence
 
-from omnibind.data.samples import RawSample
+import omnibind.modalities as registry
+from omnibind.data.samples import META_EXT, RawSample
 from omnibind.data.shardlist import ShardPlan
 from omnibind.data.skips import SampleSkip
+from omnibind.errors import InputError
 from omnibind.evaluate.examples import EvalExample
 
 
@@ -33,20 +35,22 @@ def load_examples(spec: str | Sequence[str], label_field: str = "label", limit: 
 
 
 def _example(sample: RawSample, label_field: str) -> EvalExample:
+    """Every registered modality the sample holds, read by its modality (media: bytes; text: the string)."""
     inputs: dict[str, object] = {}
-    for modality in ("image", "audio"):
-        ext = sample.field_for(modality)
-        if ext is not None:
-            inputs[modality] = sample.read(ext)
-    ext = sample.field_for("text")
-    if ext is not None:
-        text = sample.read(ext).decode("utf-8", errors="replace").strip()
-        if text:
-            inputs["text"] = text
-    meta = {}
-    if "json" in sample.fields:
+    for modality in registry.all_modalities():
+        field = sample.field_for(modality.name)
+        if field is None:
+            continue
         try:
-            meta = json.loads(sample.read("json"))
+            source = modality.read_field(sample.read(field))
+        except InputError as err:
+            raise SampleSkip(modality.skip_reason("read"), f"{sample.key}.{field}", err.problem) from err
+        if source is not None:
+            inputs[modality.name] = source
+    meta = {}
+    if META_EXT in sample.fields:
+        try:
+            meta = json.loads(sample.read(META_EXT))
         except (json.JSONDecodeError, UnicodeDecodeError):
             meta = {}
     label = meta.get(label_field) if isinstance(meta, dict) else None

@@ -1,5 +1,6 @@
 """`omnibind report RUN_DIR`: report.md and report.html with the metrics table (beside chance), the
-training curves and a grid of retrieval examples (images shown, audio playable in the HTML)."""
+training curves and a grid of retrieval examples (pictures shown, sounds playable in the HTML: each saved
+example is shown by its file's media type, whatever modality wrote it)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 from omnibind.errors import InputError
 from omnibind.plotting import pyplot, save
-from omnibind.train.metrics import read_metrics
+from omnibind.runlog import read_metrics
 
 CURVES = {
     "loss": ("loss", lambda k: k == "loss" or k.startswith("loss/")),
@@ -95,12 +96,19 @@ def _markdown(run: Path, rows: list, plots: list[Path], splits: list[dict]) -> s
     return "\n".join(lines) + "\n"
 
 
+def _media_kind(item: dict) -> str:
+    """"image", "audio" or another top-level media type of a saved example (eval files written before
+    media types were recorded: image for the image modality, else audio)."""
+    media_type = item.get("media_type") or ("image/png" if item["modality"] == "image" else "audio/wav")
+    return media_type.split("/", 1)[0]
+
+
 def _md_item(item: dict, prefix: str) -> str:
     if "text" in item:
         return f"“{item['text']}”"
-    if item["modality"] == "image":
+    if _media_kind(item) == "image":
         return f"![{item['key']}]({prefix}{item['media']})"
-    return f"[{item['key']} (audio)]({prefix}{item['media']})"
+    return f"[{item['key']} ({item['modality']})]({prefix}{item['media']})"
 
 
 def _html(run: Path, rows: list, plots: list[Path], splits: list[dict]) -> str:
@@ -135,6 +143,9 @@ def _html_item(item: dict) -> str:
     label = f"<div>{esc(item['label'])}</div>" if item.get("label") else ""
     if "text" in item:
         return f"<div>“{esc(item['text'])}”</div>"
-    if item["modality"] == "image":
-        return f'<img src="eval/{esc(item["media"])}" alt="{esc(item["key"])}">{label}'
-    return f'<audio controls src="eval/{esc(item["media"])}"></audio>{label}'
+    kind, src = _media_kind(item), esc(f"eval/{item['media']}")
+    if kind == "image":
+        return f'<img src="{src}" alt="{esc(item["key"])}">{label}'
+    if kind == "audio":
+        return f'<audio controls src="{src}"></audio>{label}'
+    return f'<a href="{src}">{esc(item["key"])} ({esc(item["modality"])})</a>{label}'

@@ -8,6 +8,7 @@ three captions has three relevant texts, and a caption shared by three drawings 
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import permutations
@@ -16,6 +17,8 @@ from typing import Any
 
 import torch
 
+import omnibind.modalities as registry
+from omnibind.errors import InputError
 from omnibind.evaluate.examples import EvalExample, embed_sources, with_modality
 from omnibind.evaluate.metrics import retrieval_metrics
 from omnibind.models.model import OmniBind
@@ -30,10 +33,16 @@ class Ranked:
 
 
 def content_id(modality: str, source: Any) -> str:
-    """Identity of an input's content: the text itself, or the SHA-1 of the media bytes."""
-    if modality == "text":
-        return f"text:{source}"
-    data = source if isinstance(source, bytes) else Path(source).read_bytes()
+    """Identity of an input's content: the value itself for modalities without files (a caption), the
+    SHA-1 of the bytes for media (bytes, or a path whose file is read)."""
+    if not registry.get(modality).is_media:
+        return f"{modality}:{source}"
+    if isinstance(source, bytes | bytearray | memoryview):
+        data = bytes(source)
+    elif isinstance(source, str | os.PathLike):
+        data = Path(source).read_bytes()
+    else:
+        raise InputError(f"{modality} input", f"cannot identify a {type(source).__name__}", "bytes or a file path")
     return f"{modality}:{hashlib.sha1(data).hexdigest()}"
 
 
@@ -63,7 +72,7 @@ class Retrieval:
     def __init__(self, examples: Sequence[EvalExample], modalities: Sequence[str] | None = None,
                  batch_size: int = 64, keep: int = 4, name: str = "retrieval") -> None:
         self.examples = list(examples)
-        present = [m for m in ("image", "text", "audio") if with_modality(self.examples, m)]
+        present = [m for m in registry.names() if with_modality(self.examples, m)]
         self.modalities = [m for m in (modalities or present) if m in present]
         self.batch_size, self.keep, self.name = batch_size, keep, name
         self.ranked: dict[str, list[Ranked]] = {}

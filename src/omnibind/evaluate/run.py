@@ -4,36 +4,37 @@ their media) for the report."""
 from __future__ import annotations
 
 import json
+import mimetypes
 import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import soundfile
-
+import omnibind.modalities as registry
 from omnibind.evaluate.examples import EvalExample, with_modality
 from omnibind.evaluate.retrieval import Ranked, Retrieval
 from omnibind.evaluate.zero_shot import ZeroShotClassification
 from omnibind.models.model import OmniBind
-from omnibind.preprocess.audio import load_audio
-from omnibind.preprocess.image import load_image, to_rgb
 
-THUMBNAIL = 160
+CLASS_NAMES = "text"  # the modality class names are embedded in, as prompts
 
 
 def evaluators_for(examples: list[EvalExample], model: OmniBind,
-                   templates: dict[str, list[str]] | None = None) -> list[Any]:
-    """Zero-shot for image and audio (where labelled and the model has the tower), and retrieval;
-    `templates` overrides the prompt templates per modality (default: omnibind.inference's)."""
+                   templates: Mapping[str, Sequence[str] | None] | None = None) -> list[Any]:
+    """Zero-shot for every media modality the model and the data have (class names go through the text
+    tower, so it needs one), and retrieval; `templates` overrides the prompts per modality (default: the
+    modality's own)."""
     found: list[Any] = []
-    for modality in ("image", "audio"):
-        if modality in model.modalities and "text" in model.modalities and with_modality(examples, modality):
-            found.append(ZeroShotClassification(examples, modality, (templates or {}).get(modality)))
+    if CLASS_NAMES in model.modalities:
+        for modality in registry.media_names():
+            if modality in model.modalities and with_modality(examples, modality):
+                found.append(ZeroShotClassification(examples, modality, (templates or {}).get(modality)))
     found.append(Retrieval(examples))
     return found
 
 
 def evaluate_splits(model: OmniBind, splits: dict[str, list[EvalExample]], out_dir: Path | None = None,
-                    templates: dict[str, list[str]] | None = None) -> dict[str, dict[str, float]]:
+                    templates: Mapping[str, Sequence[str] | None] | None = None) -> dict[str, dict[str, float]]:
     """Metrics per split; with out_dir, also eval/<split>.json and the media of the kept examples."""
     results = {}
     for split, examples in splits.items():
@@ -44,18 +45,20 @@ def evaluate_splits(model: OmniBind, splits: dict[str, list[EvalExample]], out_d
             ranked.update(getattr(evaluator, "ranked", {}))
         results[split] = metrics
         if out_dir is not None:
-            write_split(out_dir / "eval", split, metrics, ranked, len(examples))
+            write_split(out_dir / "eval", split, metrics, ranked, len(examples), model)
     return results
 
 
 def write_split(folder: Path, split: str, metrics: dict[str, float], ranked: dict[str, list[Ranked]],
-                count: int) -> Path:
-    """eval/<split>.json with metrics and, per retrieval direction, queries with their top results."""
+                count: int, model: OmniBind) -> Path:
+    """eval/<split>.json with metrics and, per retrieval direction, queries with their top results (media
+    saved as each modality shows them, for the model's towers: thumbnails, clips at its sample rate)."""
     media = folder / "media"
     media.mkdir(parents=True, exist_ok=True)
+    towers = model.config.towers
     examples = [
-        {"direction": direction, "query": _item(r.query, direction.split("->")[0], media),
-         "results": [{**_item(e, direction.split("->")[1], media), "score": s} for e, s in r.results]}
+        {"direction": direction, "query": _item(r.query, direction.split("->")[0], media, towers),
+         "results": [{**_item(e, direction.split("->")[1], media, towers), "score": s} for e, s in r.results]}
         for direction, rows in ranked.items() for r in rows
     ]
     path = folder / f"{split}.json"
@@ -64,21 +67,17 @@ def write_split(folder: Path, split: str, metrics: dict[str, float], ranked: dic
     return path
 
 
-def _item(example: EvalExample, modality: str, media: Path) -> dict[str, Any]:
-    """The report's view of one example in one modality: its text, or a saved thumbnail / WAV clip."""
+def _item(example: EvalExample, modality: str, media: Path, towers: Mapping[str, Any]) -> dict[str, Any]:
+    """The report's view of one example in one modality: its text (modalities without files), or the file
+    its modality saves (`Modality.save_example`) with that file's media type."""
     item: dict[str, Any] = {"key": example.key, "modality": modality, "label": example.label}
     source = example.inputs[modality]
-    if modality == "text":
-        item["text"] = source
+    handler = registry.get(modality)
+    if not handler.is_media:
+        item["text"] = str(source)
         return item
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", example.key)
-    if modality == "image":
-        target = media / f"{name}.png"
-        image = to_rgb(load_image(source))
-        image.thumbnail((THUMBNAIL, THUMBNAIL))
-        image.save(target)
-    else:
-        target = media / f"{name}.wav"
-        soundfile.write(target, load_audio(source, 16000).numpy(), 16000)
-    item["media"] = f"media/{target.name}"
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{example.key}-{modality}")  # one example may hold several media
+    name = handler.save_example(source, towers[modality], media, stem)
+    item["media"] = f"media/{name}"
+    item["media_type"] = mimetypes.guess_type(name)[0] or "application/octet-stream"
     return item

@@ -8,7 +8,7 @@ import torch
 
 from omnibind.evaluate.examples import EvalExample, embed_sources, with_modality
 from omnibind.evaluate.metrics import topk_accuracy
-from omnibind.inference import DEFAULT_TEMPLATES, label_embeddings
+from omnibind.inference import default_templates, label_embeddings
 from omnibind.models.model import OmniBind
 
 
@@ -19,7 +19,7 @@ class ZeroShotClassification:
                  templates: Sequence[str] | None = None, batch_size: int = 64, name: str | None = None) -> None:
         self.examples = [e for e in with_modality(examples, modality) if e.label]
         self.modality = modality
-        self.templates = tuple(templates or DEFAULT_TEMPLATES[modality])
+        self.templates = tuple(templates or default_templates(modality))
         self.batch_size = batch_size
         self.name = name or f"{modality}_zeroshot"
         self.classnames = sorted({e.label for e in self.examples})

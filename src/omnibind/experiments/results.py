@@ -10,7 +10,7 @@ from typing import Any
 
 from omnibind.experiments.study import Study, config_value, is_done
 from omnibind.plotting import pyplot, save
-from omnibind.train.metrics import read_metrics
+from omnibind.runlog import read_metrics
 
 FIXED = ("steps", "examples", "trainable params", "minutes")  # from each run's summary.json
 

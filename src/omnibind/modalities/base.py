@@ -48,6 +48,11 @@ class Preprocessor(Protocol):
         """The stacked tower inputs of several examples."""
         ...
 
+    @property
+    def input_spec(self) -> InputSpec:
+        """Shape (without batch) and dtype of what `one` returns; the loader zero-fills absent inputs so."""
+        ...
+
 
 @runtime_checkable
 class Tower(Protocol):

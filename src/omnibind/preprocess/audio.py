@@ -34,6 +34,7 @@ import torch
 from omnibind.errors import InputError
 from omnibind.media import check_file, source_name
 from omnibind.modalities.audio import AudioSettings
+from omnibind.modalities.base import InputSpec
 
 DEFAULT_SETTINGS = AudioSettings()  # frozen, so one shared default is safe
 
@@ -252,6 +253,11 @@ class AudioPreprocessor:
     def __call__(self, source: AudioSource) -> torch.Tensor:
         """Log-mel features of one clip, shape (n_mels, num_frames)."""
         return log_mel_spectrogram(self.waveform(source), self.settings)
+
+    @property
+    def input_spec(self) -> InputSpec:
+        """What `one` returns: (n_mels, num_frames) float32."""
+        return InputSpec((self.settings.n_mels, self.settings.num_frames), torch.float32)
 
     def one(self, source: AudioSource) -> torch.Tensor:
         """(n_mels, num_frames) features of one clip (the Preprocessor protocol)."""

@@ -15,6 +15,7 @@ from PIL import Image, UnidentifiedImageError
 
 from omnibind.errors import InputError
 from omnibind.media import check_file, source_name
+from omnibind.modalities.base import InputSpec
 
 ImageInput = str | os.PathLike | bytes | Image.Image
 EXPECTED = "an image file Pillow can decode (PNG, JPEG, WebP, GIF, BMP, TIFF)"
@@ -75,6 +76,12 @@ class ImagePreprocessor:
             image = image.resize((width, height), resample=Image.Resampling.BICUBIC)
         array = np.asarray(image, dtype=np.float32).transpose(2, 0, 1) * np.float32(1 / 255)
         return torch.from_numpy((array - self.mean) / self.std)
+
+    @property
+    def input_spec(self) -> InputSpec:
+        """What `one` returns: (3, H, W) float32."""
+        height, width = self.size
+        return InputSpec((3, int(height), int(width)), torch.float32)
 
     def one(self, source: ImageInput) -> torch.Tensor:
         """(3, H, W) pixels of one image (the Preprocessor protocol)."""

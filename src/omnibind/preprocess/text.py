@@ -12,6 +12,7 @@ import sentencepiece as spm
 import torch
 
 from omnibind.errors import InputError
+from omnibind.modalities.base import InputSpec
 
 _PUNCTUATION = str.maketrans("", "", string.punctuation)
 _SPACES = re.compile(r"\s+")
@@ -71,6 +72,11 @@ class Tokenizer:
             ids = self.encode(text)[: self.max_len - 1] + [self.eos_id]
             out[row, : len(ids)] = torch.tensor(ids)
         return out
+
+    @property
+    def input_spec(self) -> InputSpec:
+        """What `one` returns: (max_len,) int64 ids."""
+        return InputSpec((int(self.max_len),), torch.int64)
 
     def one(self, text: str) -> torch.Tensor:
         """(max_len,) ids of one text (the Preprocessor protocol)."""

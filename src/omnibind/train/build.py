@@ -9,6 +9,7 @@ from typing import Any
 import omnibind
 from omnibind import checkpoint
 from omnibind.config import ModelConfig, model_config, tower_config
+from omnibind.data.decode import input_specs
 from omnibind.errors import InputError
 from omnibind.models.model import OmniBind
 from omnibind.objectives import Objective, ObjectiveSetup, build_objective
@@ -68,7 +69,8 @@ def build_data(cfg: TrainConfig, model: OmniBind, info: DistInfo, show_progress:
     if data.kind == "cached":
         from omnibind.data.cached import CachedBatches, DecodedSet
 
-        decoded = DecodedSet.decode(data.shards, model.processors, data.num_workers, show_progress)
+        decoded = DecodedSet.decode(data.shards, model.processors, data.num_workers, show_progress,
+                                    specs=input_specs(model.config.towers))
         return CachedBatches(decoded, data.batch_size, cfg.seed, info.rank, info.world_size)
     from omnibind.data.loader import LoaderConfig, make_loader
 
@@ -76,4 +78,5 @@ def build_data(cfg: TrainConfig, model: OmniBind, info: DistInfo, show_progress:
         raise ValueError(f"data.batch_size {data.batch_size} must be divisible by the world size {info.world_size}")
     loader_cfg = LoaderConfig(shards=data.shards, batch_size=data.batch_size // info.world_size,
                               num_workers=data.num_workers, shuffle_buffer=data.shuffle_buffer, seed=cfg.seed)
-    return make_loader(loader_cfg, model.processors, info.rank, info.world_size)
+    return make_loader(loader_cfg, model.processors, info.rank, info.world_size,
+                       specs=input_specs(model.config.towers))

@@ -1,40 +1,6 @@
-"""Run-folder logging on rank 0: metrics as JSON lines and TensorBoard scalars."""
+"""Run-folder logging on rank 0; it lives in omnibind.runlog (below train/ and evaluate/), re-exported here
+for code that imported it from train/."""
 
-from __future__ import annotations
+from omnibind.runlog import MetricsLog, read_metrics
 
-import json
-import time
-from pathlib import Path
-from typing import Any
-
-
-class MetricsLog:
-    """Appends {"step", ...} records to metrics.jsonl and mirrors them to TensorBoard under tb/."""
-
-    def __init__(self, run_dir: Path, tensorboard: bool = True) -> None:
-        self.path = run_dir / "metrics.jsonl"
-        self.writer = None
-        if tensorboard:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self.writer = SummaryWriter(str(run_dir / "tb"))
-
-    def write(self, step: int, values: dict[str, float]) -> None:
-        """Record one set of scalars for `step`."""
-        record: dict[str, Any] = {"step": step, "time": time.time(), **values}
-        with self.path.open("a") as handle:
-            handle.write(json.dumps(record) + "\n")
-        if self.writer is not None:
-            for key, value in values.items():
-                self.writer.add_scalar(key, value, step)
-
-    def close(self) -> None:
-        """Flush TensorBoard's files."""
-        if self.writer is not None:
-            self.writer.close()
-
-
-def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
-    """The records of a run's metrics.jsonl, in order."""
-    path = Path(run_dir) / "metrics.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+__all__ = ["MetricsLog", "read_metrics"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from omnibind.data.starter.packages import debian_version, python_version
+from omnibind.starter.packages import debian_version, python_version
 
 # package → (registry, licence as SPDX where one exists, copyright holder / note)
 LICENCES: dict[str, tuple[str, str, str]] = {

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from omnibind.data.starter.items import UNSEEN_STYLE, Excluded, Item, assign_split, png_bytes
-from omnibind.data.starter.provenance import provenance
+from omnibind.starter.items import UNSEEN_STYLE, Excluded, Item, assign_split, png_bytes
+from omnibind.starter.provenance import provenance
 
 SIDE, CONTENT = 128, 112  # every drawing is scaled to fit CONTENT px, centred on a SIDE px transparent square
 NOTO_FONT = Path("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf")

@@ -12,9 +12,9 @@ import numpy as np
 import soundfile
 
 from omnibind.data.seeding import rng_for
-from omnibind.data.starter.items import UNSEEN_VOICE, Excluded, Item, Media, flac_bytes
-from omnibind.data.starter.provenance import provenance
 from omnibind.errors import InputError
+from omnibind.starter.items import UNSEEN_VOICE, Excluded, Item, Media, flac_bytes
+from omnibind.starter.provenance import provenance
 
 TRAIN_ACCENTS = ("en", "en-us", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-us-nyc")
 TRAIN_VARIANTS = ("m1", "m2", "m3", "m4", "f1", "f2", "f3")

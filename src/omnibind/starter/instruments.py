@@ -12,10 +12,10 @@ from typing import Any
 import numpy as np
 
 from omnibind.data.seeding import rng_for
-from omnibind.data.starter.gm import DRUMS, EFFECTS, PROGRAMS, REGISTERS, article, note_name, register_range
-from omnibind.data.starter.items import UNSEEN_SOUNDFONT, Excluded, Item, assign_split, flac_bytes
-from omnibind.data.starter.provenance import provenance
 from omnibind.errors import InputError
+from omnibind.starter.gm import DRUMS, EFFECTS, PROGRAMS, REGISTERS, article, note_name, register_range
+from omnibind.starter.items import UNSEEN_SOUNDFONT, Excluded, Item, assign_split, flac_bytes
+from omnibind.starter.provenance import provenance
 
 RATE = 22050
 NOTE_SECONDS, TAIL_SECONDS = 1.5, 0.5  # key held, then released and left to ring

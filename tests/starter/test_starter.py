@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from omnibind.data.starter import emoji_art, instruments, packages, speech
-from omnibind.data.starter.items import SPLITS, TEST, TRAIN, UNSEEN_SOUNDFONT, UNSEEN_STYLE, UNSEEN_VOICE, VAL
 from omnibind.errors import InputError
+from omnibind.starter import emoji_art, instruments, packages, speech
+from omnibind.starter.items import SPLITS, TEST, TRAIN, UNSEEN_SOUNDFONT, UNSEEN_STYLE, UNSEEN_VOICE, VAL
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "install_data_deps.sh"
 MISSING = packages.missing_debian() + packages.missing_python()
@@ -23,7 +23,7 @@ needs_sources = pytest.mark.skipif(bool(MISSING), reason=f"starter sources missi
 
 @pytest.fixture(scope="module")
 def planned():
-    from omnibind.data.starter.build import plan
+    from omnibind.starter.build import plan
 
     synth = instruments.Synth()
     items, _ = plan(0, synth)
@@ -80,8 +80,8 @@ def digest(folder: Path) -> str:
 def test_small_build_decodes_records_sources_and_repeats(tmp_path: Path, processors) -> None:
     from omnibind.cli import app
     from omnibind.data.loader import LoaderConfig, make_loader
-    from omnibind.data.starter.build import StarterOptions, build_starter
     from omnibind.data.tario import read_tar
+    from omnibind.starter.build import StarterOptions, build_starter
 
     result = CliRunner().invoke(app, ["data", "starter", str(tmp_path / "a"), "--limit", "2", "--seed", "5"])
     assert result.exit_code == 0, result.output

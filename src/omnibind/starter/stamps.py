@@ -11,8 +11,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from omnibind.data.starter.items import Excluded, Item, assign_split, png_bytes, slug
-from omnibind.data.starter.provenance import provenance
+from omnibind.starter.items import Excluded, Item, assign_split, png_bytes, slug
+from omnibind.starter.provenance import provenance
 
 ROOT = Path("/usr/share/tuxpaint/stamps")
 PACKAGE = "tuxpaint-stamps-default"

@@ -11,14 +11,14 @@ from typing import Any
 
 from omnibind.data.pack import PackReport
 from omnibind.data.seeding import derive_seed, rng_for
-from omnibind.data.starter import emoji_art, instruments, speech
-from omnibind.data.starter.items import SPLITS, Excluded, Item
-from omnibind.data.starter.packages import ensure_packages, versions
-from omnibind.data.starter.readme import write_readme
-from omnibind.data.starter.stamps import plan_stamps
 from omnibind.data.tario import ShardWriter
 from omnibind.errors import InputError
 from omnibind.progress import progress_bar
+from omnibind.starter import emoji_art, instruments, speech
+from omnibind.starter.items import SPLITS, Excluded, Item
+from omnibind.starter.packages import ensure_packages, versions
+from omnibind.starter.readme import write_readme
+from omnibind.starter.stamps import plan_stamps
 
 
 @dataclass
