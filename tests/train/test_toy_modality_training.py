@@ -55,3 +55,28 @@ def test_a_toy_modality_trains_alike_in_one_and_two_processes(tmp_path: Path) ->
     assert weights[0].keys() == weights[1].keys() and any(k.startswith("towers.depth.") for k in weights[0])
     worst = max((weights[0][k] - weights[1][k]).abs().max().item() for k in weights[0])
     assert worst < TOL, worst
+
+
+def test_a_toy_modality_trains_from_cached_shards_with_eval(tmp_path: Path, spiece_model: Path) -> None:
+    """Real depth files packed into shards: cached data, the depth-text pair loss, and an end-of-run
+    evaluation that reports depth retrieval and zero-shot."""
+    from omnibind.data.pack import pack
+    from omnibind.preprocess.text import Tokenizer
+    from toy_data import write_depth_manifest
+
+    manifest, _ = write_depth_manifest(tmp_path / "files", n=24)
+    shards = pack(str(manifest), tmp_path / "shards", shard_size=12, show_progress=False).pattern
+    config = json.loads(write_config(tmp_path).read_text())
+    config["model"]["tokenizer"] = str(spiece_model)
+    config["model"]["towers"]["text"]["vocab_size"] = Tokenizer(spiece_model).vocab_size
+    config["data"] = {"kind": "cached", "shards": shards, "batch_size": 8, "num_workers": 0}
+    config["eval"] = {"splits": {"train": shards}}
+    config["run_dir"] = str(tmp_path / "run")
+    path = tmp_path / "cached.yaml"
+    path.write_text(json.dumps(config))
+    final = Trainer(load_train_config(path), show_progress=False).run()
+    records = read_metrics(tmp_path / "run")
+    losses = [r["loss"] for r in records if "loss" in r]
+    assert len(losses) == STEPS and losses[-1] < losses[0] and final["loss"] == losses[-1]
+    evaluation = json.loads((tmp_path / "run" / "eval" / "train.json").read_text())["metrics"]
+    assert {"retrieval/depth->text/R@1", "retrieval/text->depth/R@1", "depth_zeroshot/top1"} <= set(evaluation)

@@ -12,6 +12,7 @@ from typing import Any
 
 import omnibind.modalities as registry
 from omnibind.evaluate.examples import EvalExample, with_modality
+from omnibind.evaluate.registry import Templates, evaluators_for, register_evaluator
 from omnibind.evaluate.retrieval import Ranked, Retrieval
 from omnibind.evaluate.zero_shot import ZeroShotClassification
 from omnibind.models.model import OmniBind
@@ -19,18 +20,23 @@ from omnibind.models.model import OmniBind
 CLASS_NAMES = "text"  # the modality class names are embedded in, as prompts
 
 
-def evaluators_for(examples: list[EvalExample], model: OmniBind,
-                   templates: Mapping[str, Sequence[str] | None] | None = None) -> list[Any]:
+def zero_shot_evaluators(examples: Sequence[EvalExample], model: OmniBind, templates: Templates) -> list[Any]:
     """Zero-shot for every media modality the model and the data have (class names go through the text
-    tower, so it needs one), and retrieval; `templates` overrides the prompts per modality (default: the
-    modality's own)."""
-    found: list[Any] = []
-    if CLASS_NAMES in model.modalities:
-        for modality in registry.media_names():
-            if modality in model.modalities and with_modality(examples, modality):
-                found.append(ZeroShotClassification(examples, modality, (templates or {}).get(modality)))
-    found.append(Retrieval(examples))
-    return found
+    tower, so it needs one); `templates` overrides the prompts per modality (default: the modality's own)."""
+    if CLASS_NAMES not in model.modalities:
+        return []
+    return [ZeroShotClassification(list(examples), modality, templates.get(modality))
+            for modality in registry.media_names()
+            if modality in model.modalities and with_modality(examples, modality)]
+
+
+def retrieval_evaluators(examples: Sequence[EvalExample], model: OmniBind, templates: Templates) -> list[Any]:
+    """Retrieval in both directions for every modality pair the model and the data have."""
+    return [Retrieval(examples)]
+
+
+register_evaluator("zero_shot", zero_shot_evaluators)
+register_evaluator("retrieval", retrieval_evaluators)
 
 
 def evaluate_splits(model: OmniBind, splits: dict[str, list[EvalExample]], out_dir: Path | None = None,
