@@ -26,6 +26,7 @@ $(STAMP): pyproject.toml requirements-cpu.txt scripts/install_system_deps.sh scr
 
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks scripts
+	$(VENV)/bin/mypy
 
 test: setup lint
 	$(PY) -m pytest -q tests

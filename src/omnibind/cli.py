@@ -144,6 +144,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "omnibind.evaluate.cli",
     "omnibind.data.cli",
     "omnibind.search.cli",
+    "omnibind.export.cli",
     "omnibind.experiments.cli",
 )
 for _name in SUBCOMMAND_MODULES:

@@ -32,7 +32,7 @@ def plan_items(files: Sequence[str | Path], texts: Sequence[str]) -> list[Item]:
         if modality is None:
             raise InputError(path, "unknown file type", f"a file of a known type: {known_file_types()}")
         items.append(Item(modality, str(path)))
-    items += [Item("text", text) for text in texts]
+    items += [Item(registry.TEXT.name, text) for text in texts]
     if not items:
         raise InputError("inputs", "nothing to embed", "one or more files or --text values")
     return items

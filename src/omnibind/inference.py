@@ -40,7 +40,7 @@ class ZeroShotResult:
 def label_embeddings(model: OmniBind, labels: Sequence[str], templates: Sequence[str]) -> torch.Tensor:
     """One unit vector per label: the mean of its prompts' text embeddings, renormalised."""
     prompts = [t.format(label) for label in labels for t in templates]
-    emb = model.encode("text", prompts).view(len(labels), len(templates), -1).mean(dim=1)
+    emb = model.encode(registry.TEXT.name, prompts).view(len(labels), len(templates), -1).mean(dim=1)
     return F.normalize(emb, dim=-1)
 
 
@@ -49,7 +49,7 @@ def zero_shot(
     model: OmniBind,
     inputs: Any,
     labels: Sequence[str],
-    modality: str = "image",
+    modality: str = registry.IMAGE.name,
     templates: Sequence[str] | None = None,
 ) -> ZeroShotResult:
     """Classify inputs of any modality the model has (paths, bytes, PIL images or a tensor batch) among

@@ -162,7 +162,7 @@ def test_declared_oversized_body_is_refused_unread(client: TestClient) -> None:
 
 
 def test_image_over_the_pixel_limit(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("omnibind.search.uploads.MAX_PIXELS", 1000)
+    monkeypatch.setattr("omnibind.modalities.image.MAX_PIXELS", 1000)  # the image modality checks uploads
     response = client.post("/search", files={"file": ("a.png", png_bytes(), "image/png")})
     assert response.status_code == 413 and "48×40 pixels is too large" in response.json()["detail"]
 

@@ -17,7 +17,7 @@ from omnibind.evaluate.retrieval import Ranked, Retrieval
 from omnibind.evaluate.zero_shot import ZeroShotClassification
 from omnibind.models.model import OmniBind
 
-CLASS_NAMES = "text"  # the modality class names are embedded in, as prompts
+CLASS_NAMES = registry.TEXT.name  # the modality class names are embedded in, as prompts
 
 
 def zero_shot_evaluators(examples: Sequence[EvalExample], model: OmniBind, templates: Templates) -> list[Any]:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import torch
 
+import omnibind.modalities as registry
 from omnibind.evaluate.examples import EvalExample, embed_sources, with_modality
 from omnibind.evaluate.metrics import topk_accuracy
 from omnibind.inference import default_templates, label_embeddings
@@ -15,7 +16,7 @@ from omnibind.models.model import OmniBind
 class ZeroShotClassification:
     """Classify the `modality` inputs of labelled examples among all class names that occur."""
 
-    def __init__(self, examples: Sequence[EvalExample], modality: str = "image",
+    def __init__(self, examples: Sequence[EvalExample], modality: str = registry.IMAGE.name,
                  templates: Sequence[str] | None = None, batch_size: int = 64, name: str | None = None) -> None:
         self.examples = [e for e in with_modality(examples, modality) if e.label]
         self.modality = modality

@@ -1,4 +1,4 @@
-"""`omnibind export onnx MODEL OUT/`: the export command group (registered by omnibind.search.cli)."""
+"""`omnibind export onnx MODEL OUT/`: the export command group."""
 
 from __future__ import annotations
 
@@ -34,3 +34,8 @@ def onnx(
         table.add_row(tower.modality, tower.file, f"{tower.input_name} ({tower.input_dtype})", shape,
                       f"{tower.output_name} (batch×{tower.embed_dim})", f"{tower.max_abs_diff:.2e}")
     console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the export group to the `omnibind` command."""
+    app.add_typer(export_app, name="export")

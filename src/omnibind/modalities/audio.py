@@ -82,6 +82,7 @@ class Audio(Modality):
     templates = ("the sound of {}.",)
     input_name = "log_mel"
     expected = "an audio file libsndfile can decode: WAV, FLAC, OGG (Vorbis/Opus) or MP3"
+    noun = "a sound"
 
     def resolve_config(self, values: dict[str, Any]) -> dict[str, Any]:
         """Front-end fields given flat (checkpoints before the registry, `n_mels: 32` overrides) move into

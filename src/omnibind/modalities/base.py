@@ -79,6 +79,7 @@ class Modality(ABC):
     templates: ClassVar[tuple[str, ...]] = ("{}",)  # zero-shot prompts ("a photo of {}.")
     input_name: ClassVar[str] = "inputs"  # the ONNX graph's input name
     expected: ClassVar[str] = "a supported file"  # how error messages describe a valid input
+    noun: ClassVar[str] = ""  # how messages name one item ("a picture"); default "a <name> file"
     asset_names: ClassVar[tuple[str, ...]] = ()  # checkpoint files its preprocessor reads (spiece.model)
 
     # ------------------------------------------------------------------------------------ model side
@@ -166,6 +167,10 @@ class Modality(ABC):
     def save_example(self, source: Any, config: TowerConfig, folder: Path, stem: str) -> str:
         """Write a report's view of one example (a thumbnail, a clip) into `folder`; the file's name."""
         raise NotImplementedError(f"{self.name}: no report media")
+
+    def item_noun(self) -> str:
+        """How messages name one item of this modality: its `noun`, else "a <name> file"."""
+        return self.noun or f"a {self.name} file"
 
     @property
     def is_media(self) -> bool:

@@ -39,6 +39,7 @@ class Image(Modality):
     templates = ("a photo of {}.",)
     input_name = "pixels"
     expected = "an image file Pillow can decode (PNG, JPEG, WebP, GIF, BMP, TIFF)"
+    noun = "a picture"
 
     def build_tower(self, config: TowerConfig, embed_dim: int) -> nn.Module:
         from omnibind.models import vit

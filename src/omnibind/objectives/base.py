@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, ClassVar
 
 import torch
 
+from omnibind.modalities import IMAGE, TEXT
+
 if TYPE_CHECKING:
     from omnibind.models.model import OmniBind
 
@@ -24,7 +26,7 @@ class ObjectiveSetup:
     """What an objective is built from: the modality pairs it scores, the number of processes the global
     batch is split over, and whether a loss that can be computed block by block across them should be."""
 
-    pairs: tuple[Pair, ...] = (("image", "text"),)
+    pairs: tuple[Pair, ...] = ((IMAGE.name, TEXT.name),)
     world_size: int = 1
     chunked: bool = True
 

@@ -1,5 +1,6 @@
-"""`omnibind index`, `omnibind search`, `omnibind serve` (and the `omnibind export` group): thin commands over
-omnibind.search and omnibind.export."""
+"""`omnibind index`, `omnibind search`, `omnibind serve`: thin commands over omnibind.search.
+`omnibind search` takes a picture (--image), a sound (--audio), or a
+file of any registered media modality known by its extension (--file scan.npy, for a plugin's depth maps)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+import omnibind.modalities as registry
 from omnibind.cli_common import DeviceOption, ModelOption, console, friendly_errors, load_model
 from omnibind.errors import InputError
 
@@ -22,7 +24,8 @@ OverrideModelOption = Annotated[
 
 @friendly_errors
 def index_command(
-    folder: Annotated[Path, typer.Argument(help="Folder of images and audio files (searched recursively).")],
+    folder: Annotated[Path, typer.Argument(help="Folder of media files: images, sounds, ... (searched "
+                                               "recursively).")],
     model: ModelOption = ...,
     index: Annotated[Path, typer.Option("--index", "-i", help="Index folder (created when missing).")] = ...,
     batch_size: Annotated[int, typer.Option(min=1, help="Files per forward pass.")] = 32,
@@ -58,20 +61,27 @@ def search_command(
     text: Annotated[str | None, typer.Argument(help="Text query, e.g. 'a dog on a beach'.")] = None,
     image: Annotated[Path | None, typer.Option("--image", help="Query by a picture.")] = None,
     audio: Annotated[Path | None, typer.Option("--audio", help="Query by a sound.")] = None,
+    file: Annotated[Path | None, typer.Option("--file", help="Query by a file of any registered media modality, "
+                                              "known by its extension (e.g. a .npy depth map).")] = None,
     k: Annotated[int, typer.Option("--k", "-k", min=1, max=1000, help="Number of results.")] = 10,
-    modality: Annotated[str | None, typer.Option(help="Only results of this modality: image or audio.")] = None,
+    modality: Annotated[str | None, typer.Option(
+        help="Only results of this media modality (e.g. image or audio).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     model: OverrideModelOption = None,
     device: DeviceOption = "auto",
 ) -> None:
-    """Search an index by text, or by a picture (--image) or a sound (--audio)."""
-    queries = [(m, q) for m, q in (("text", text), ("image", image), ("audio", audio)) if q is not None]
-    if len(queries) != 1:
-        raise InputError("query", f"got {len(queries)} queries", "exactly one of TEXT, --image FILE, --audio FILE")
-    if modality is not None and modality not in ("image", "audio"):
-        raise InputError("--modality", f"got {modality!r}", "image or audio")
-    query_modality, query = queries[0]
+    """Search an index by text, or by a file: a picture (--image), a sound (--audio), or a file of any
+    registered media modality (--file)."""
+    from omnibind.search.query import one_of
+
     searcher = open_searcher(index, model, device)
+    given = (("text", text), ("image", image), ("audio", audio), (file_modality(file), file))
+    queries = [(m, q) for m, q in given if q is not None]
+    if len(queries) != 1:
+        raise InputError("query", f"got {len(queries)} queries", f"exactly one of {query_flags(searcher)}")
+    if modality is not None and modality not in registry.media_names():
+        raise InputError("--modality", f"got {modality!r}", one_of(searcher.item_modalities))
+    query_modality, query = queries[0]
     source = query if isinstance(query, str) else str(query)
     hits = searcher.search(query_modality, source, k, None if modality is None else [modality])
     if as_json:
@@ -86,6 +96,31 @@ def search_command(
     for rank, hit in enumerate(hits, 1):
         table.add_row(str(rank), f"{hit.score:.4f}", hit.item.modality, hit.item.path)
     console.print(table)
+
+
+OWN_OPTIONS = ("image", "audio")
+"""Media modalities with a query option of their own (--image, --audio); every other one is queried by --file."""
+
+
+def file_modality(file: Path | None) -> str:
+    """The media modality of a --file query, from its extension ("" when no file is given)."""
+    if file is None:
+        return ""
+    found = registry.modality_of(file)
+    if found is None:
+        from omnibind.search.query import one_of
+
+        extensions = (f".{ext}" for m in registry.media() for ext in m.extensions)
+        raise InputError("--file", f"no registered modality reads {file.suffix or 'files without an extension'}",
+                         f"a file ending in {one_of(extensions)}")
+    return found
+
+
+def query_flags(searcher: Any) -> str:
+    """How to pass a query this index's model can embed: TEXT, --image FILE, --audio FILE, or --file FILE."""
+    media = [m for m in searcher.query_modalities if registry.get(m).is_media]
+    flags = ["TEXT", *(f"--{m} FILE" for m in OWN_OPTIONS if m in media)]
+    return ", ".join(flags + (["--file FILE"] if set(media) - set(OWN_OPTIONS) else []))
 
 
 @friendly_errors
@@ -118,10 +153,7 @@ def open_searcher(index: Path, model: str | None, device: str) -> Any:
 
 
 def register(app: typer.Typer) -> None:
-    """Add index, search, serve and the export group to the `omnibind` command."""
-    from omnibind.export.cli import export_app
-
+    """Add index, search and serve to the `omnibind` command."""
     app.command("index")(index_command)
     app.command("search")(search_command)
     app.command("serve")(serve_command)
-    app.add_typer(export_app, name="export")

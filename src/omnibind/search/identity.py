@@ -1,5 +1,9 @@
 """Which model an index was built with: vectors from two different models are not comparable, so an index
-records its model's name, embedding size and a fingerprint of its weights, and refuses any other model."""
+records its model's name, embedding size and a fingerprint of its weights, and refuses any other model.
+
+The fingerprint hashes the model's config dict, whose layout changed with the modality registry (format-1
+tower dicts carried `embed_dim`, and the audio front end's fields sat flat in the tower). An index recorded by
+that code is still recognised: on a mismatch the fingerprint is also computed over the format-1 layout."""
 
 from __future__ import annotations
 
@@ -43,10 +47,12 @@ def model_name(name_or_path: str | Path) -> str:
 
 
 @torch.no_grad()
-def fingerprint(model: OmniBind) -> str:
-    """A short hash of the config and of evenly spaced samples of every weight (rounded to bfloat16, so the
-    same weights loaded in float32 or bfloat16, on any device, give the same fingerprint)."""
-    digest = hashlib.sha256(json.dumps(model.config.to_dict(), sort_keys=True).encode())
+def fingerprint(model: OmniBind, config: dict[str, Any] | None = None) -> str:
+    """A short hash of the config (`config`, default today's `model.config.to_dict()`) and of evenly spaced
+    samples of every weight (rounded to bfloat16, so the same weights loaded in float32 or bfloat16, on any
+    device, give the same fingerprint)."""
+    layout = model.config.to_dict() if config is None else config
+    digest = hashlib.sha256(json.dumps(layout, sort_keys=True).encode())
     for key, tensor in sorted(model.state_dict().items()):
         flat = tensor.detach().reshape(-1)
         step = max(1, flat.numel() // SAMPLES_PER_TENSOR)
@@ -61,9 +67,31 @@ def identify(model: OmniBind, name: str | Path) -> ModelIdentity:
     return ModelIdentity(model_name(name), model.config.embed_dim, model.modalities, fingerprint(model))
 
 
-def check_same_model(index: Path, recorded: ModelIdentity, given: ModelIdentity) -> None:
-    """Refuse a model other than the index's own, naming both."""
-    if recorded.fingerprint == given.fingerprint and recorded.embed_dim == given.embed_dim:
+def v1_config(config: dict[str, Any]) -> dict[str, Any]:
+    """A config dict in the format-1 layout the fingerprints of older indexes hashed: every tower dict with
+    the model's `embed_dim` and its nested settings (the audio `front_end`) flattened into it."""
+    towers = {}
+    for name, tower in config["towers"].items():
+        flat: dict[str, Any] = {}
+        for key, value in tower.items():
+            flat.update(value if isinstance(value, dict) else {key: value})
+        towers[name] = {**flat, "embed_dim": config["embed_dim"]}
+    return {**config, "towers": towers}
+
+
+def legacy_fingerprints(model: OmniBind) -> tuple[str, ...]:
+    """The fingerprints older code recorded for this model (today: the format-1 config layout)."""
+    return (fingerprint(model, v1_config(model.config.to_dict())),)
+
+
+def check_same_model(index: Path, recorded: ModelIdentity, given: ModelIdentity,
+                     model: OmniBind | None = None) -> None:
+    """Refuse a model other than the index's own, naming both; with `model`, a fingerprint recorded by older
+    code (see `legacy_fingerprints`) is accepted too."""
+    if recorded.embed_dim == given.embed_dim and (
+        recorded.fingerprint == given.fingerprint
+        or (model is not None and recorded.fingerprint in legacy_fingerprints(model))
+    ):
         return
     raise InputError(
         index,

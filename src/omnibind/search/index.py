@@ -1,5 +1,5 @@
-"""An index folder opened for searching: item metadata from SQLite, vectors from the faiss cache (rebuilt
-from SQLite when missing or stale), and a cheap refresh when `omnibind index` has updated the folder."""
+"""An index folder opened for searching: item metadata from SQLite, vectors from the vector backend's cache
+(rebuilt from SQLite when missing or stale), and a cheap refresh when `omnibind index` has updated the folder."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from typing import Any
 import numpy as np
 
 from omnibind.errors import InputError
-from omnibind.search import vectors as vector_cache
+from omnibind.search import backend
+from omnibind.search.backend import VectorBackend
 from omnibind.search.identity import ModelIdentity
 from omnibind.search.lock import writer_lock
 from omnibind.search.store import ItemRecord, Store
-from omnibind.search.vectors import VectorIndex
 
 REFRESH_SECONDS = 1.0
 
@@ -53,9 +53,9 @@ class SearchIndex:
         """Size of the stored vectors."""
         return self.model.embed_dim
 
-    def _load_or_build(self, generation: int) -> VectorIndex:
+    def _load_or_build(self, generation: int) -> VectorBackend:
         """The cache of this generation, or a rebuild from SQLite (saved when no writer holds the folder)."""
-        cached = vector_cache.load(self.folder, generation, self.embed_dim)
+        cached = backend.load(self.folder, generation, self.embed_dim)
         if cached is not None:
             return cached
         try:
@@ -64,10 +64,10 @@ class SearchIndex:
         except OSError:  # a read-only index folder: search from memory
             return self._rebuild(persist=False)
 
-    def _rebuild(self, persist: bool) -> VectorIndex:
-        built = vector_cache.build(self.store, self.embed_dim, **(self.store.meta("ann") or {}))
+    def _rebuild(self, persist: bool) -> VectorBackend:
+        built = backend.build(self.store, self.embed_dim, self.store.meta("ann") or {})
         if persist:
-            vector_cache.save(built, self.folder)
+            built.save(self.folder)
         return built
 
     def refresh(self, force: bool = False) -> bool:
@@ -86,7 +86,7 @@ class SearchIndex:
             generation = self.store.generation()
             if generation == self.vectors.generation:
                 return False
-            newer = vector_cache.load(self.folder, generation, self.embed_dim)
+            newer = backend.load(self.folder, generation, self.embed_dim)
             if newer is None:
                 try:
                     with writer_lock(self.folder) as idle:
@@ -115,13 +115,13 @@ class SearchIndex:
         return self.store.item(item_id)
 
     def stats(self) -> dict[str, Any]:
-        """Counts per modality and how each is searched (exact, or IVF with its measured recall)."""
+        """Counts per modality and how each is searched (as the vector backend describes it)."""
         vectors = self.vectors
         counts = self.store.counts()
         return {
             "items": sum(counts.values()),
             "modalities": counts,
-            "search": {m: info.to_dict() for m, info in vectors.info.items()},
+            "search": {m: info.to_dict() for m, info in vectors.describe().items()},
             "generation": vectors.generation,
         }
 

@@ -1,81 +1,115 @@
-"""Queries by text, picture or sound: embed the query with the index's own model, then search the index."""
+"""Queries by text, picture, sound or any registered modality: embed the query with the index's own model, then
+search the index. Which modalities can be queried and which can be results comes from the modality registry
+and the model's towers: typed queries (modalities without files, such as text) take a string, media ones a
+file path or its bytes."""
 
 from __future__ import annotations
 
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+import omnibind.modalities as registry
 from omnibind.errors import InputError
 from omnibind.models.model import OmniBind
 from omnibind.search.identity import check_same_model, identify
 from omnibind.search.index import Hit, SearchIndex
 
-QUERY_MODALITIES = ("text", "image", "audio")
-ITEM_MODALITIES = ("image", "audio")
 MAX_K = 1000
 TEXT_CACHE_SIZE = 512
 
 QuerySource = str | os.PathLike | bytes
 
 
+def one_of(names: Iterable[str], empty: str = "nothing") -> str:
+    """Names as a phrase for error messages: "image", "image or audio", "text, image or audio"."""
+    names = list(names)
+    if not names:
+        return empty
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+
+def query_order() -> tuple[str, ...]:
+    """Every registered modality in the order queries are offered: typed ones (text) first, then media."""
+    modalities = registry.all_modalities()
+    return tuple(m.name for m in modalities if not m.is_media) + tuple(m.name for m in modalities if m.is_media)
+
+
 class Searcher:
     """The index and the model that built it; thread-safe (model calls are serialised)."""
 
     def __init__(self, index: SearchIndex, model: OmniBind, model_name: str | Path | None = None) -> None:
-        check_same_model(index.folder, index.model, identify(model, model_name or index.model.name))
+        check_same_model(index.folder, index.model, identify(model, model_name or index.model.name), model)
         self.index = index
         self.model = model
         self._lock = threading.Lock()
-        self._texts: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._typed: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
 
     @property
     def query_modalities(self) -> tuple[str, ...]:
-        """Modalities this model can embed as queries (text needs a tokenizer as well as a text tower)."""
-        usable = [m for m in QUERY_MODALITIES if m in self.model.modalities]
-        return tuple(m for m in usable if m != "text" or "text" in self.model.processors)
+        """Modalities this model can embed as queries: a tower and its preprocessor (text needs a tokenizer)."""
+        return tuple(m for m in query_order() if m in self.model.modalities and m in self.model.processors)
+
+    @property
+    def item_modalities(self) -> tuple[str, ...]:
+        """Media modalities this index can hold (the registry's media the model has a tower for)."""
+        return tuple(m for m in registry.media_names() if m in self.model.modalities)
 
     def check_query_modality(self, modality: str) -> None:
         """Reject a query modality the model cannot embed, naming the ones it can."""
-        if modality not in QUERY_MODALITIES:
-            raise InputError("modality", f"unknown query modality {modality!r}", "text, image or audio")
+        if modality not in registry.names():
+            raise InputError("modality", f"unknown query modality {modality!r}", one_of(query_order()))
         if modality not in self.query_modalities:
-            has_tower = modality in self.model.modalities
-            problem = "its text tower has no tokenizer" if has_tower else f"it has no {modality} tower"
-            raise InputError(modality, f"this index's model cannot embed {modality} queries: {problem}",
+            raise InputError(modality, f"this index's model cannot embed {modality} queries: {self._lacks(modality)}",
                              f"a query by {' or '.join(self.query_modalities) or 'nothing'}")
+
+    def _lacks(self, modality: str) -> str:
+        """Why the model cannot embed this modality."""
+        if modality not in self.model.modalities:
+            return f"it has no {modality} tower"
+        assets = registry.get(modality).asset_names
+        missing = f" (the checkpoint has no {' or '.join(assets)})" if assets else ""
+        return f"its {modality} tower has no preprocessor{missing}"
+
+    def check_filter(self, only: Collection[str], field: str = "modality filter") -> None:
+        """Reject result modalities that are not registered media modalities, naming those this index holds."""
+        unknown = sorted(set(only) - set(registry.media_names()))
+        if unknown:
+            raise InputError(field, f"unknown modality {unknown[0]!r}", one_of(self.item_modalities))
 
     @torch.no_grad()
     def embed(self, modality: str, source: QuerySource) -> np.ndarray:
-        """The (D,) unit vector of one query: a text, or an image / audio file path or its bytes."""
+        """The (D,) unit vector of one query: a text (or other typed query), or a media file's path or bytes."""
         self.check_query_modality(modality)
-        if modality == "text":
-            return self._embed_text(source)
+        if not registry.get(modality).is_media:
+            return self._embed_typed(modality, source)
         if not isinstance(source, bytes | bytearray | str | os.PathLike):
             raise InputError(modality, f"got {type(source).__name__}", "a file path or the file's bytes")
-        tensor = self.model.processors[modality](bytes(source) if isinstance(source, bytearray) else source)
+        tensor = self.model.processors[modality].one(bytes(source) if isinstance(source, bytearray) else source)
         with self._lock:
             return self.model.encode(modality, tensor[None]).float().cpu().numpy()[0]
 
-    def _embed_text(self, text: Any) -> np.ndarray:
+    def _embed_typed(self, modality: str, text: Any) -> np.ndarray:
+        """A string query, cached (the same text is often searched again, e.g. with another filter)."""
         if not isinstance(text, str) or not text.strip():
-            raise InputError("text", "empty text" if isinstance(text, str) else f"got {type(text).__name__}",
-                             "a non-empty text query")
+            raise InputError(modality, "empty text" if isinstance(text, str) else f"got {type(text).__name__}",
+                             f"a non-empty {modality} query")
+        key = (modality, text)
         with self._lock:
-            cached = self._texts.get(text)
+            cached = self._typed.get(key)
             if cached is None:
-                cached = self.model.encode("text", [text]).float().cpu().numpy()[0]
-                self._texts[text] = cached
-                if len(self._texts) > TEXT_CACHE_SIZE:
-                    self._texts.popitem(last=False)
+                cached = self.model.encode(modality, [text]).float().cpu().numpy()[0]
+                self._typed[key] = cached
+                if len(self._typed) > TEXT_CACHE_SIZE:
+                    self._typed.popitem(last=False)
             else:
-                self._texts.move_to_end(text)
+                self._typed.move_to_end(key)
         return cached
 
     def search(self, modality: str, source: QuerySource, k: int = 10,
@@ -84,7 +118,5 @@ class Searcher:
         if not 1 <= k <= MAX_K:
             raise InputError("k", f"got {k}", f"a number of results from 1 to {MAX_K}")
         if only is not None:
-            unknown = sorted(set(only) - set(ITEM_MODALITIES))
-            if unknown:
-                raise InputError("modality filter", f"unknown modality {unknown[0]!r}", "image or audio")
+            self.check_filter(only)
         return self.index.search(self.embed(modality, source), k, only)

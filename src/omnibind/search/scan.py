@@ -1,21 +1,17 @@
-"""Find media files under a folder and describe one file (hash, image size, audio duration)."""
+"""Find media files under a folder and describe one file (its hash, plus what its modality records about it:
+an image's size, a sound's duration, ...). Which files count as media is the modality registry's answer."""
 
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from stat import S_ISREG
 
-import soundfile
-from PIL import Image, UnidentifiedImageError
-
-from omnibind.errors import InputError
-from omnibind.media import modality_of
-from omnibind.search.store import MediaInfo
+import omnibind.modalities as registry
+from omnibind.search.store import MediaInfo, plain_meta
 
 
 @dataclass(frozen=True)
@@ -29,13 +25,13 @@ class FoundFile:
 
 
 def walk_media(root: Path, skip: Collection[Path] = ()) -> Iterator[FoundFile]:
-    """Image and audio files under `root`, in sorted order; hidden entries, `skip` folders and symbolic links
-    to folders are not entered, and empty files are left out (they hold no media)."""
+    """Files of every registered media modality under `root`, in sorted order; hidden entries, `skip` folders
+    and symbolic links to folders are not entered, and empty files are left out (they hold no media)."""
     skipped = {os.fspath(p.resolve()) for p in skip}
     for folder, dirs, files in os.walk(root, followlinks=False):
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and os.path.join(folder, d) not in skipped)
         for name in sorted(files):
-            modality = modality_of(name)
+            modality = registry.modality_of(name)
             if modality is None or name.startswith("."):
                 continue
             path = os.path.join(folder, name)
@@ -48,30 +44,8 @@ def walk_media(root: Path, skip: Collection[Path] = ()) -> Iterator[FoundFile]:
 
 
 def describe(found: FoundFile, data: bytes) -> MediaInfo:
-    """Metadata of one file from its bytes: content hash plus image dimensions or audio duration."""
-    digest = hashlib.sha256(data).hexdigest()
-    base = dict(path=found.path, modality=found.modality, size=found.size, mtime_ns=found.mtime_ns, sha256=digest)
-    if found.modality == "image":
-        return MediaInfo(**base, **image_size(data, found.path))
-    return MediaInfo(**base, **audio_details(data, found.path))
-
-
-def image_size(data: bytes, name: str) -> dict[str, int]:
-    """Width and height from the image header (no full decode)."""
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            width, height = image.size
-    except UnidentifiedImageError as err:
-        raise InputError(name, "not a recognised image format", "an image file Pillow can decode") from err
-    except (OSError, SyntaxError, ValueError) as err:
-        raise InputError(name, f"cannot read image header ({err})", "an image file Pillow can decode") from err
-    return {"width": int(width), "height": int(height)}
-
-
-def audio_details(data: bytes, name: str) -> dict[str, float | int]:
-    """Duration in seconds, sample rate and channel count from the audio header."""
-    try:
-        info = soundfile.info(io.BytesIO(data))
-    except (soundfile.SoundFileError, RuntimeError, ValueError, TypeError, OSError, EOFError) as err:
-        raise InputError(name, f"cannot read audio header ({err})", "an audio file libsndfile can decode") from err
-    return {"duration": float(info.duration), "sample_rate": int(info.samplerate), "channels": int(info.channels)}
+    """Metadata of one file from its bytes: content hash plus what its modality's `describe()` reads from the
+    header (errors name the file)."""
+    meta = plain_meta(registry.get(found.modality).describe(data, found.path), found.path, found.modality)
+    return MediaInfo(found.path, found.modality, found.size, found.mtime_ns, hashlib.sha256(data).hexdigest(),
+                     meta)

@@ -1,19 +1,58 @@
-"""Request and response bodies of the search service; they are also its OpenAPI spec."""
+"""Request and response bodies of the search service; they are also its OpenAPI spec.
+
+Modality names are plain strings checked against the modality registry when a request is validated, and
+listed as an `enum` in the spec, read from the registry when the spec is generated (after the app is created,
+so plugin modalities are in it). An item's metadata is whatever its modality's `describe()` records (width and
+height of a picture; duration, sample_rate and channels of a sound; ...): `Item` allows extra keys and carries
+that metadata flattened beside its fixed fields, as the index's records do (see omnibind.search.store).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError
 
+import omnibind.modalities as registry
 from omnibind.search.index import Hit
+from omnibind.search.query import one_of, query_order
 from omnibind.search.store import ItemRecord
 
 MAX_RESULTS = 100
 DEFAULT_RESULTS = 12
 MAX_TEXT = 1000
-ItemModality = Literal["image", "audio"]
+
+
+class RegisteredName:
+    """Annotated metadata: a string that must be one of `names()` (a registry list, read at each use), shown in
+    the JSON schema as an enum of them and refused with pydantic's own wording for literals."""
+
+    def __init__(self, names: Callable[[], Iterable[str]]) -> None:
+        self.names = names
+
+    def __call__(self, value: str) -> str:
+        allowed = tuple(self.names())
+        if value not in allowed:
+            raise PydanticCustomError("literal_error", "Input should be {expected}",
+                                      {"expected": one_of(repr(n) for n in allowed)})
+        return value
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        json_schema["enum"] = list(self.names())
+        return json_schema
+
+
+_MEDIA = RegisteredName(registry.media_names)
+_QUERY = RegisteredName(query_order)
+MediaModality = Annotated[str, AfterValidator(_MEDIA), _MEDIA]
+"""A registered media modality (one with files of its own: image, audio, ...)."""
+QueryModality = Annotated[str, AfterValidator(_QUERY), _QUERY]
+"""A registered modality a query can be in (text first, then the media)."""
 
 
 class TextQuery(BaseModel):
@@ -22,24 +61,21 @@ class TextQuery(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)  # no coercion: `"k": true` is not a number
     text: str = Field(min_length=1, max_length=MAX_TEXT, description="What to look for, e.g. 'a dog on a beach'.")
     k: int = Field(DEFAULT_RESULTS, ge=1, le=MAX_RESULTS, description="Number of results.")
-    modality: ItemModality | None = Field(None, description="Only return items of this modality.")
+    modality: MediaModality | None = Field(None, description="Only return items of this modality.")
 
 
 class Item(BaseModel):
-    """An indexed file's metadata, with the URLs of its preview and its media."""
+    """An indexed file's fixed fields, the metadata its modality records (extra keys, e.g. width and height),
+    and the URLs of its preview and its media."""
 
+    model_config = ConfigDict(extra="allow")
     id: int
     path: str
     name: str
-    modality: ItemModality
+    modality: str = Field(description="The item's media modality (one of /health's item_modalities).")
     size: int
     mtime_ns: int
     sha256: str
-    width: int | None = None
-    height: int | None = None
-    duration: float | None = None
-    sample_rate: int | None = None
-    channels: int | None = None
     indexed_at: float
     thumbnail_url: str
     media_url: str
@@ -47,8 +83,8 @@ class Item(BaseModel):
     @classmethod
     def of(cls, record: ItemRecord) -> Item:
         """The API form of a stored record."""
-        return cls(**record.to_dict(), name=Path(record.path).name, thumbnail_url=f"/items/{record.id}/thumbnail",
-                   media_url=f"/items/{record.id}/media")
+        return cls(**{**record.to_dict(), "name": Path(record.path).name,
+                      "thumbnail_url": f"/items/{record.id}/thumbnail", "media_url": f"/items/{record.id}/media"})
 
 
 class Result(BaseModel):
@@ -66,10 +102,10 @@ class Result(BaseModel):
 class QueryEcho(BaseModel):
     """What was searched for."""
 
-    modality: Literal["text", "image", "audio"]
+    modality: QueryModality
     text: str | None = None
     filename: str | None = None
-    filter: ItemModality | None = None
+    filter: MediaModality | None = None
 
 
 class SearchResponse(BaseModel):
@@ -81,9 +117,11 @@ class SearchResponse(BaseModel):
 
 
 class PartSearch(BaseModel):
-    """How one modality's vectors are searched."""
+    """How one modality's vectors are searched, as the vector backend describes it (FAISS: exact, or IVF with
+    its cell count, tuned nprobe and measured recall@10)."""
 
-    kind: Literal["exact", "ivf"]
+    model_config = ConfigDict(extra="allow")
+    kind: str = Field(description="Search method, e.g. 'exact' or 'ivf'.")
     count: int
     nlist: int | None = None
     nprobe: int | None = None
@@ -92,7 +130,7 @@ class PartSearch(BaseModel):
 
 
 class Health(BaseModel):
-    """Service status: index size, model, and the query modalities the model supports."""
+    """Service status: index size, model, and the query and item modalities the model supports."""
 
     status: Literal["ok"]
     items: int
@@ -100,6 +138,8 @@ class Health(BaseModel):
     model: str
     embed_dim: int
     query_modalities: list[str]
+    item_modalities: list[str] = Field(description="Media modalities this index holds and results can be "
+                                                   "filtered by.")
     search: dict[str, PartSearch]
     max_upload_bytes: int
 

@@ -1,6 +1,7 @@
-"""The search service (FastAPI): search by text or by an uploaded picture or sound, item metadata, previews,
-media playback, health, and the web page at `/`. Files are only ever served for indexed items, looked up by
-id, and only while they still match what was indexed; bad input is answered 4xx with a one-line reason."""
+"""The search service (FastAPI): search by text or by an uploaded file of any registered media modality (a
+picture, a sound, ...), item metadata, previews (drawn by each item's modality), media playback, health, and
+the web page at `/`. Files are only ever served for indexed items, looked up by id, and only while they still
+match what was indexed; bad input is answered 4xx with a one-line reason."""
 
 from __future__ import annotations
 
@@ -20,9 +21,10 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+import omnibind.modalities as registry
 from omnibind.errors import InputError
 from omnibind.search.limits import BodyLimit
-from omnibind.search.query import Searcher
+from omnibind.search.query import Searcher, one_of
 from omnibind.search.schemas import (
     DEFAULT_RESULTS,
     MAX_RESULTS,
@@ -35,30 +37,35 @@ from omnibind.search.schemas import (
     error_responses,
 )
 from omnibind.search.store import MAX_ITEM_ID, ItemRecord
-from omnibind.search.thumbnails import image_thumbnail, waveform_thumbnail
-from omnibind.search.uploads import MAX_UPLOAD_BYTES, upload_modality
+from omnibind.search.uploads import MAX_UPLOAD_BYTES, accepted_types, noun, upload_modality
 
 MULTIPART_OVERHEAD = 64 * 1024
 ItemId = Annotated[int, PathParam(ge=1, le=MAX_ITEM_ID, description="Item id, as returned by /search.")]
-SEARCH_BODY = {
-    "required": True,
-    "content": {
-        "application/json": {"schema": TextQuery.model_json_schema()},
-        "multipart/form-data": {
-            "schema": {
-                "type": "object",
-                "required": ["file"],
-                "properties": {
-                    "file": {"type": "string", "format": "binary", "description": "A picture or a sound."},
-                    "k": {"type": "integer", "minimum": 1, "maximum": MAX_RESULTS, "default": DEFAULT_RESULTS},
-                    "modality": {"type": "string", "enum": ["image", "audio"],
-                                 "description": "Only return items of this modality."},
-                },
-                "additionalProperties": False,
-            }
+
+
+def search_body() -> dict[str, Any]:
+    """The OpenAPI request body of POST /search, with the registered media modalities as the filter's enum."""
+    media = registry.media()
+    return {
+        "required": True,
+        "content": {
+            "application/json": {"schema": TextQuery.model_json_schema()},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary",
+                                 "description": f"The query: {one_of(noun(m) for m in media)}."},
+                        "k": {"type": "integer", "minimum": 1, "maximum": MAX_RESULTS, "default": DEFAULT_RESULTS},
+                        "modality": {"type": "string", "enum": [m.name for m in media],
+                                     "description": "Only return items of this modality."},
+                    },
+                    "additionalProperties": False,
+                }
+            },
         },
-    },
-}
+    }
 
 
 def static_folder() -> Path:
@@ -82,26 +89,27 @@ def create_app(searcher: Searcher, max_upload_bytes: int = MAX_UPLOAD_BYTES) -> 
 
     @app.get("/health", response_model=Health)
     def health() -> Health:
-        """Whether the service is up, with the index's size, model and search method."""
+        """Whether the service is up, with the index's size, model, modalities and search method."""
         index.refresh()
         stats = index.stats()
         return Health(status="ok", items=stats["items"], modalities=stats["modalities"], model=index.model.name,
                       embed_dim=index.embed_dim, query_modalities=list(searcher.query_modalities),
-                      search=stats["search"], max_upload_bytes=max_upload_bytes)
+                      item_modalities=list(searcher.item_modalities), search=stats["search"],
+                      max_upload_bytes=max_upload_bytes)
 
-    @app.post("/search", response_model=SearchResponse, openapi_extra={"requestBody": SEARCH_BODY},
+    @app.post("/search", response_model=SearchResponse, openapi_extra={"requestBody": search_body()},
               responses=error_responses(400, 413, 415, 422))
     async def search(request: Request) -> SearchResponse:
-        """Search by text (a JSON body) or by an uploaded picture or sound (multipart field `file`)."""
+        """Search by text (a JSON body) or by an uploaded media file (multipart field `file`)."""
         start = time.perf_counter()
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if kind == "application/json":
             query = _parse_text_query(await request.body())
-            echo = QueryEcho(modality="text", text=query.text, filter=query.modality)
+            echo = QueryEcho(modality=registry.TEXT.name, text=query.text, filter=query.modality)
             source: str | bytes = query.text
             k, only = query.k, query.modality
         elif kind == "multipart/form-data":
-            source, echo, k = await _parse_upload(request, max_upload_bytes)
+            source, echo, k = await _parse_upload(request, searcher, max_upload_bytes)
             only = echo.filter
         else:
             raise HTTPException(415, f"request body: content type {kind or 'missing'!r} is not accepted "
@@ -117,20 +125,22 @@ def create_app(searcher: Searcher, max_upload_bytes: int = MAX_UPLOAD_BYTES) -> 
         return Item.of(_record(searcher, item_id))
 
     @app.get("/items/{item_id}/thumbnail", response_class=Response, responses={
-        200: {"content": {"image/jpeg": {}, "image/png": {}}, "description": "A JPEG of a picture or a PNG "
-              "waveform of a sound"}, **error_responses(404, 410, 422)})
+        200: {"content": {"image/jpeg": {}, "image/png": {}}, "description": "A preview drawn by the item's "
+              "modality (a JPEG of a picture, a PNG waveform of a sound, ...)"}, **error_responses(404, 410, 422)})
     def thumbnail(item_id: ItemId) -> Response:
-        """A small preview: the picture scaled down, or the sound's waveform."""
+        """A small preview: the picture scaled down, the sound's waveform, as the item's modality draws it."""
         record = _current_file(searcher, item_id)
         try:
-            data, kind = _thumbnail(record.path, record.modality, record.sha256)
+            data, kind = _preview(record.path, record.modality, record.sha256)
+        except NotImplementedError as err:
+            raise HTTPException(404, f"item {item_id}: {record.modality} items have no preview") from err
         except (InputError, OSError, RuntimeError, ValueError) as err:
             raise HTTPException(410, f"item {item_id}: cannot be decoded any more ({err})") from err
         return Response(data, media_type=kind, headers={"cache-control": "private, max-age=3600"})
 
     @app.get("/items/{item_id}/media", response_class=FileResponse, responses={
-        200: {"content": {"image/*": {}, "audio/*": {}}, "description": "The indexed file (range requests "
-              "supported, for audio playback)"}, **error_responses(404, 410, 422)})
+        200: {"content": {kind: {} for kind in accepted_types()}, "description": "The indexed file (range "
+              "requests supported, for audio playback)"}, **error_responses(404, 410, 422)})
     def media(item_id: ItemId) -> FileResponse:
         """The indexed file itself, e.g. for an <audio> player."""
         record = _current_file(searcher, item_id)
@@ -175,7 +185,7 @@ def _parse_text_query(body: bytes) -> TextQuery:
         raise RequestValidationError(err.errors()) from err
 
 
-async def _parse_upload(request: Request, max_bytes: int) -> tuple[bytes, QueryEcho, int]:
+async def _parse_upload(request: Request, searcher: Searcher, max_bytes: int) -> tuple[bytes, QueryEcho, int]:
     """The uploaded file's bytes, the query echo (modality, file name, filter) and k."""
     try:
         form = await request.form(max_files=1, max_fields=4, max_part_size=64 * 1024)
@@ -186,7 +196,8 @@ async def _parse_upload(request: Request, max_bytes: int) -> tuple[bytes, QueryE
             from err
     upload = form.get("file")
     if upload is None or isinstance(upload, str):
-        raise InputError("file", "missing", "a picture or a sound in the multipart field 'file'")
+        raise InputError("file", "missing", f"{one_of(noun(m) for m in registry.media())} in the multipart "
+                                            "field 'file'")
     unknown = sorted(set(form.keys()) - {"file", "k", "modality"})
     if unknown:
         raise InputError(unknown[0], "unknown form field", "only the fields file, k and modality")
@@ -195,8 +206,8 @@ async def _parse_upload(request: Request, max_bytes: int) -> tuple[bytes, QueryE
         raise InputError(repeated[0], f"given {len(form.getlist(repeated[0]))} times", "at most once")
     k = _form_int(form.get("k"), "k", DEFAULT_RESULTS, 1, MAX_RESULTS)
     only = form.get("modality")
-    if only is not None and only not in ("image", "audio"):
-        raise InputError("modality", f"got {str(only)[:40]!r}", "image or audio")
+    if only is not None and only not in registry.media_names():
+        raise InputError("modality", f"got {str(only)[:40]!r}", one_of(searcher.item_modalities))
     data = await upload.read(max_bytes + 1)
     modality = upload_modality(data, upload.content_type, upload.filename, max_bytes=max_bytes)
     echo = QueryEcho(modality=modality, filename=(upload.filename or None), filter=only)
@@ -231,8 +242,6 @@ def _current_file(searcher: Searcher, item_id: int) -> ItemRecord:
 
 
 @lru_cache(maxsize=1024)
-def _thumbnail(path: str, modality: str, sha256: str) -> tuple[bytes, str]:
-    """Cached per file content (the hash is part of the key)."""
-    if modality == "image":
-        return image_thumbnail(path), "image/jpeg"
-    return waveform_thumbnail(path), "image/png"
+def _preview(path: str, modality: str, sha256: str) -> tuple[bytes, str]:
+    """The modality's preview of a file and its media type, cached per file content (the hash is in the key)."""
+    return registry.get(modality).preview(Path(path))

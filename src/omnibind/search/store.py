@@ -1,7 +1,14 @@
 """The index's source of truth: one SQLite database (WAL) holding every item's metadata and its vector.
 
 Every change is one transaction that also bumps a generation counter, so a process killed at any point
-leaves the previous or the next consistent state, and the faiss cache knows when it is stale.
+leaves the previous or the next consistent state, and the vector cache knows when it is stale.
+
+What an item's modality records about it (an image's width and height, a sound's duration, sample rate and
+channels, whatever a plugin modality's `describe()` returns) lives in one JSON column, `meta`, so a new
+modality needs no schema change. Records flatten it for their readers: `record.to_dict()` (the CLI's and the
+HTTP API's JSON) puts its keys beside the fixed fields, and `record.width` reads a key (None when absent).
+An index of schema 1 (one column per built-in metadata field) is migrated in place when opened, in one
+SQLite transaction, so a process killed mid-migration leaves the schema-1 database as it was.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,48 +30,60 @@ from omnibind.errors import InputError
 from omnibind.fsutil import fsync_path
 
 DB_FILE = "index.sqlite"
-SCHEMA_VERSION = 1
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS items (
+SCHEMA_VERSION = 2
+ITEMS_TABLE = """
+CREATE TABLE {name} (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     path TEXT NOT NULL UNIQUE,
     modality TEXT NOT NULL,
     size INTEGER NOT NULL,
     mtime_ns INTEGER NOT NULL,
     sha256 TEXT NOT NULL,
-    width INTEGER,
-    height INTEGER,
-    duration REAL,
-    sample_rate INTEGER,
-    channels INTEGER,
+    meta TEXT NOT NULL DEFAULT '{{}}',
     indexed_at REAL NOT NULL,
     vector BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS items_modality ON items (modality);
+)"""
+ITEMS_INDEX = "CREATE INDEX IF NOT EXISTS items_modality ON items (modality)"
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+{ITEMS_TABLE.format(name="items")};
+{ITEMS_INDEX};
 CREATE TABLE IF NOT EXISTS failures (
     path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, error TEXT NOT NULL
 );
 """
-ITEM_COLUMNS = ("id", "path", "modality", "size", "mtime_ns", "sha256", "width", "height", "duration",
-                "sample_rate", "channels", "indexed_at")
+ITEM_COLUMNS = ("id", "path", "modality", "size", "mtime_ns", "sha256", "meta", "indexed_at")
+V1_META_COLUMNS = ("width", "height", "duration", "sample_rate", "channels")
+# Schema 1 → 2: the per-field metadata columns folded into `meta` (json_patch onto '{}' drops the NULLs).
+V1_META = "json_patch('{}', json_object(" + ", ".join(f"'{c}', {c}" for c in V1_META_COLUMNS) + "))"
+MIGRATE_V1 = (
+    ITEMS_TABLE.format(name="items_v2"),
+    f"INSERT INTO items_v2 ({', '.join(ITEM_COLUMNS)}, vector) SELECT {', '.join(ITEM_COLUMNS[:6])}, {V1_META}, "
+    "indexed_at, vector FROM items",
+    "DROP TABLE items",
+    "ALTER TABLE items_v2 RENAME TO items",
+    ITEMS_INDEX,
+)
 MAX_ITEM_ID = 2**63 - 1  # SQLite's INTEGER range; larger ids cannot exist
 
 
 @dataclass(frozen=True)
 class MediaInfo:
-    """What the index records about one media file besides its vector."""
+    """What the index records about one media file besides its vector; `meta` is what its modality's
+    `describe()` returned (read its keys as attributes: `info.width`, None when absent)."""
 
     path: str
     modality: str
     size: int
     mtime_ns: int
     sha256: str
-    width: int | None = None
-    height: int | None = None
-    duration: float | None = None
-    sample_rate: int | None = None
-    channels: int | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        """A metadata key as an attribute (`record.duration`); None for keys this item's modality lacks."""
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self.__dict__.get("meta", {}).get(name)
 
 
 @dataclass(frozen=True)
@@ -75,9 +94,16 @@ class ItemRecord(MediaInfo):
     indexed_at: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain-JSON form for the CLI and the HTTP API (id first)."""
-        values = asdict(self)
-        return {"id": values.pop("id"), **values}
+        """Plain-JSON form for the CLI and the HTTP API: id first, the metadata keys flattened in (a key
+        that would shadow a fixed field is left out)."""
+        fixed = {"id": self.id, "path": self.path, "modality": self.modality, "size": self.size,
+                 "mtime_ns": self.mtime_ns, "sha256": self.sha256}
+        extra = {k: v for k, v in self.meta.items() if k not in RESERVED}
+        return {**fixed, **extra, "indexed_at": self.indexed_at}
+
+
+RESERVED = frozenset({*ITEM_COLUMNS, "score", "name", "thumbnail_url", "media_url"})
+"""Keys of an item's JSON that metadata cannot take (fixed fields, and those the CLI and the API add)."""
 
 
 @dataclass(frozen=True)
@@ -110,9 +136,29 @@ class Store:
             version = self.meta("schema_version")
         except sqlite3.DatabaseError as err:
             raise InputError(self.path, f"cannot open the index database ({err})", "an omnibind index") from err
-        if version != SCHEMA_VERSION:
+        if version == 1:
+            self._migrate_v1()
+        elif version != SCHEMA_VERSION:
             raise InputError(self.path, f"index schema version {version}",
-                             f"version {SCHEMA_VERSION}; rebuild it with `omnibind index`")
+                             f"version 1 or {SCHEMA_VERSION}; rebuild it with `omnibind index`")
+
+    def _migrate_v1(self) -> None:
+        """Fold schema 1's metadata columns into `meta`, in place and in one transaction (ids, the id
+        counter, paths, hashes and vectors are kept); another process may have migrated it meanwhile."""
+        try:
+            with self.transaction(bump=False) as db:
+                if self.meta("schema_version") != 1:
+                    return
+                counter = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'items'").fetchone()
+                for statement in MIGRATE_V1:
+                    db.execute(statement)
+                db.execute("DELETE FROM sqlite_sequence WHERE name = 'items'")
+                if counter is not None:  # ids are never reused, not even those of items deleted before
+                    db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('items', ?)", counter)
+                self._set_meta("schema_version", SCHEMA_VERSION)
+        except sqlite3.OperationalError as err:  # a read-only folder, or a database locked past the timeout
+            raise InputError(self.path, f"index schema version 1 could not be upgraded to {SCHEMA_VERSION} ({err})",
+                             "write access to the index folder, once, to upgrade it in place") from err
 
     def close(self) -> None:
         """Close the connection (the WAL is checkpointed by SQLite)."""
@@ -184,14 +230,12 @@ class Store:
     def add_items(db: sqlite3.Connection, infos: Sequence[MediaInfo], vectors: np.ndarray) -> None:
         """Insert items with their vectors (inside a transaction); a path already present is replaced."""
         now = time.time()
-        rows = []
-        for info, vector in zip(infos, vectors, strict=True):
-            values = asdict(info)
-            rows.append((*[values[c] for c in ITEM_COLUMNS[1:-1]], now, _blob(vector)))
+        rows = [(i.path, i.modality, i.size, i.mtime_ns, i.sha256, _meta_json(i), now, _blob(vector))
+                for i, vector in zip(infos, vectors, strict=True)]
         paths, marks = [i.path for i in infos], ",".join("?" * len(infos))
         db.execute(f"DELETE FROM items WHERE path IN ({marks})", paths)
         db.executemany(
-            f"INSERT INTO items ({', '.join(ITEM_COLUMNS[1:])}, vector) VALUES ({', '.join('?' * 12)})", rows
+            f"INSERT INTO items ({', '.join(ITEM_COLUMNS[1:])}, vector) VALUES ({', '.join('?' * 8)})", rows
         )
         db.execute(f"DELETE FROM failures WHERE path IN ({marks})", paths)
 
@@ -233,7 +277,7 @@ class Store:
             rows = self._db.execute(
                 f"SELECT {', '.join(ITEM_COLUMNS)} FROM items WHERE id IN ({','.join('?' * len(ids))})", ids
             ).fetchall()
-        return {row[0]: ItemRecord(**dict(zip(ITEM_COLUMNS, row, strict=True))) for row in rows}
+        return {row[0]: _record(row) for row in rows}
 
     def counts(self) -> dict[str, int]:
         """Number of items per modality."""
@@ -290,6 +334,29 @@ def create_database(path: Path, meta: dict[str, Any]) -> None:
     fsync_path(temp)
     os.replace(temp, path)
     fsync_path(path.parent)
+
+
+def plain_meta(meta: Any, source: str, modality: str) -> dict[str, Any]:
+    """A modality's metadata as the index stores it: a JSON object (numpy scalars become plain numbers);
+    anything else is refused, naming the file."""
+    try:
+        if not isinstance(meta, dict):
+            raise TypeError(f"a {type(meta).__name__}, not a dict")
+        plain: dict[str, Any] = json.loads(json.dumps(meta, default=lambda value: value.item()))
+    except (TypeError, ValueError, AttributeError) as err:
+        raise InputError(source, f"{modality} metadata {meta!r} cannot be stored ({err})",
+                         "a dict of plain values from the modality's describe()") from err
+    return plain
+
+
+def _meta_json(info: MediaInfo) -> str:
+    return json.dumps(info.meta, sort_keys=True)
+
+
+def _record(row: tuple[Any, ...]) -> ItemRecord:
+    values = dict(zip(ITEM_COLUMNS, row, strict=True))
+    values["meta"] = json.loads(values["meta"] or "{}")
+    return ItemRecord(**values)
 
 
 def _blob(vector: np.ndarray) -> bytes:

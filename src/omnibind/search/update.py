@@ -20,8 +20,9 @@ import torch
 from omnibind.errors import InputError
 from omnibind.models.model import OmniBind
 from omnibind.progress import progress_bar
-from omnibind.search import vectors as vector_cache
-from omnibind.search.ann import APPROXIMATE_ABOVE, TARGET_RECALL, PartInfo
+from omnibind.search import backend
+from omnibind.search.ann import APPROXIMATE_ABOVE, TARGET_RECALL
+from omnibind.search.backend import SearchInfo
 from omnibind.search.identity import ModelIdentity, check_same_model, identify
 from omnibind.search.lock import LOCK_FILE, exclusive_writer
 from omnibind.search.scan import FoundFile, describe, walk_media
@@ -45,7 +46,7 @@ class UpdateReport:
     failed: list[tuple[str, str]] = field(default_factory=list)
     skipped: dict[str, int] = field(default_factory=dict)
     totals: dict[str, int] = field(default_factory=dict)
-    search: dict[str, PartInfo] = field(default_factory=dict)
+    search: dict[str, SearchInfo] = field(default_factory=dict)
     seconds: float = 0.0
 
     @property
@@ -75,7 +76,8 @@ def update_index(
     show_progress: bool = False,
     on_step: StepHook | None = None,
 ) -> UpdateReport:
-    """Bring the index in `index` up to date with the image and audio files under `root`."""
+    """Bring the index in `index` up to date with the media files under `root` (every registered media
+    modality the model has a tower for; files of others are counted as skipped)."""
     start = time.perf_counter()
     step = on_step or (lambda name: None)
     root_path, folder = _check_paths(root, index)
@@ -88,10 +90,10 @@ def update_index(
     with exclusive_writer(folder):
         store = Store(folder, initial_meta={"model": identity.to_dict()})
         try:
-            check_same_model(folder, ModelIdentity.from_dict(store.meta("model")), identity)
-            # The same weights may have moved: remember where they were loaded from last.
-            store.set_meta({"model": identity.to_dict(),
-                            "ann": {"approximate_above": approximate_above, "target_recall": target_recall}})
+            check_same_model(folder, ModelIdentity.from_dict(store.meta("model")), identity, model)
+            # The same weights may have moved (or been fingerprinted by older code): record them as they are now.
+            options = {"approximate_above": approximate_above, "target_recall": target_recall}
+            store.set_meta({"model": identity.to_dict(), "ann": options})
             known = store.known_files(str(root_path))
             plan = plan_changes(store, root_path, known, model.modalities, skip=[folder])
             report.unchanged, report.skipped = plan.unchanged, plan.skipped
@@ -102,7 +104,7 @@ def update_index(
                 report.removed = sum(path in known for path in plan.removed)
                 step("removed")
             _embed_all(store, model, plan.todo, known, batch_size, report, show_progress, step)
-            search = _current_vectors(store, folder, identity.embed_dim, approximate_above, target_recall, step)
+            search = _current_vectors(store, folder, identity.embed_dim, options, step)
             report.totals, report.search = store.counts(), search
             step("done")
         finally:
@@ -114,7 +116,7 @@ def update_index(
 def _check_paths(root: str | Path, index: str | Path) -> tuple[Path, Path]:
     root_path = Path(root)
     if not root_path.is_dir():
-        raise InputError(root, "no such folder", "a folder of images and audio files to index")
+        raise InputError(root, "no such folder", "a folder of media files to index")
     folder = Path(index).absolute()
     if folder.exists() and not folder.is_dir():
         raise InputError(index, "is a file", "an index folder (created when missing)")
@@ -171,7 +173,7 @@ def _embed_all(store: Store, model: OmniBind, todo: list[FoundFile], known: dict
                     if old is not None and old.sha256 == info.sha256:
                         restamped.append(info)
                         continue
-                    tensors.append(model.processors[modality](data))
+                    tensors.append(model.processors[modality].one(data))
                     fresh.append(info)
                 except (InputError, OSError) as err:
                     failed.append((found.path, found.size, found.mtime_ns, str(err)))
@@ -197,15 +199,13 @@ def _embed(model: OmniBind, modality: str, tensors: list[torch.Tensor]) -> np.nd
     return model.encode(modality, torch.stack(tensors)).float().cpu().numpy()
 
 
-def _current_vectors(store: Store, folder: Path, embed_dim: int, approximate_above: int, target_recall: float,
-                     step: StepHook) -> dict[str, PartInfo]:
-    """Rebuild and save the faiss cache unless the one on disk already matches this generation and options."""
-    options = {"approximate_above": approximate_above, "target_recall": target_recall}
-    manifest = vector_cache.read_manifest(folder, store.generation(), embed_dim)
-    if manifest is not None and manifest.get("options") == options:
-        vector_cache.remove_stale(folder, keep=vector_cache.cache_dir(folder, store.generation()))
-        return {m: PartInfo(**info) for m, info in manifest["parts"].items()}
-    built = vector_cache.build(store, embed_dim, approximate_above, target_recall)
-    vector_cache.save(built, folder, before_publish=lambda: step("vectors-written"))
-    return built.info
+def _current_vectors(store: Store, folder: Path, embed_dim: int, options: dict[str, float],
+                     step: StepHook) -> dict[str, SearchInfo]:
+    """Rebuild and save the vector cache unless the one on disk already matches this generation and options."""
+    saved = backend.reuse(folder, store.generation(), embed_dim, options)
+    if saved is not None:
+        return dict(saved)
+    built = backend.build(store, embed_dim, options)
+    built.save(folder, before_publish=lambda: step("vectors-written"))
+    return dict(built.describe())
 

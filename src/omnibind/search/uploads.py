@@ -1,92 +1,75 @@
-"""Checks on an uploaded query file before it reaches a decoder: size, content type, and a header that
-names a picture or a sound of sane dimensions. Each failure is an InputError carrying its HTTP status."""
+"""Checks on an uploaded query file before it reaches a decoder: size, content type, and a header that its
+modality accepts (each modality's `check_header` refuses undecodable or oversized files). Which modality an
+upload holds comes from the registry: a declared `image/*` or `audio/*` type names it, and an untyped upload
+(`application/octet-stream`) is typed by its file name's extension or, failing that, by its header. Each
+failure is an UploadError carrying its HTTP status."""
 
 from __future__ import annotations
 
-import io
+from collections.abc import Iterable
 
-import soundfile
-from PIL import Image, UnidentifiedImageError
-
-from omnibind.errors import InputError
-from omnibind.media import modality_of
+import omnibind.modalities as registry
+from omnibind.errors import UploadError
+from omnibind.modalities import Modality
+from omnibind.search.query import one_of
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
-MAX_PIXELS = 40_000_000  # decoded RGB at most ~120 MB
-MAX_AUDIO_SECONDS = 600.0
 GENERIC_TYPES = frozenset({"", "application/octet-stream"})
-EXPECTED = "an image (PNG, JPEG, WebP, GIF, BMP, TIFF) or a sound (WAV, FLAC, OGG, MP3)"
+# MIME top-level types: a media modality of one of these names is named by the declared content type.
+MIME_FAMILIES = frozenset({"application", "audio", "font", "image", "model", "text", "video"})
+
+__all__ = ["MAX_UPLOAD_BYTES", "UploadError", "accepted_types", "expected_upload", "noun", "upload_modality"]
 
 
-class UploadError(InputError):
-    """An InputError with the HTTP status the service answers it with."""
+def noun(modality: Modality) -> str:
+    """How messages name one file of this modality: "a picture", "a sound", "a depth file"."""
+    return modality.item_noun()
 
-    def __init__(self, status_code: int, source: str, problem: str, expected: str | None = None) -> None:
-        super().__init__(source, problem, expected)
-        self.status_code = status_code
+
+def expected_upload() -> str:
+    """What a valid upload is, for error messages: each media modality's own description."""
+    return "; or ".join(m.expected for m in registry.media()) or "a media file"
+
+
+def accepted_types() -> list[str]:
+    """The content types an upload may declare: `<modality>/*` where that is a MIME type, or an untyped one."""
+    return [f"{m}/*" for m in registry.media_names() if m in MIME_FAMILIES] + ["application/octet-stream"]
 
 
 def upload_modality(data: bytes, content_type: str | None, filename: str | None, field: str = "file",
                     max_bytes: int = MAX_UPLOAD_BYTES) -> str:
-    """"image" or "audio" for an uploaded file, after checking its size, declared type and header."""
+    """The media modality of an uploaded file ("image", "audio", ...), after checking its size, declared type
+    and header."""
     if not data:
-        raise UploadError(422, field, "empty upload (0 bytes)", EXPECTED)
+        raise UploadError(422, field, "empty upload (0 bytes)", expected_upload())
     if len(data) > max_bytes:
         raise UploadError(413, field, f"upload of {len(data)} bytes is over the limit", f"at most {max_bytes} bytes")
+    modality = _declared_or_sniffed(data, content_type, filename, field)
+    modality.check_header(data, field)
+    return modality.name
+
+
+def _declared_or_sniffed(data: bytes, content_type: str | None, filename: str | None, field: str) -> Modality:
+    """The modality a content type names, or for an untyped upload the one its extension or header names."""
     kind = (content_type or "").split(";")[0].strip().lower()
     family = kind.split("/")[0]
-    if family in ("image", "audio"):
-        modality = family
-    elif kind in GENERIC_TYPES:
-        modality = modality_of(filename or "") or sniff(data)
-        if modality is None:
-            raise UploadError(415, field, "neither a picture nor a sound Pillow or libsndfile recognises", EXPECTED)
-    else:
-        raise UploadError(415, field, f"content type {kind!r} is not accepted", f"image/* or audio/*: {EXPECTED}")
-    check_header(data, modality, field)
-    return modality
+    media = {m.name: m for m in registry.media()}
+    if family in media and family in MIME_FAMILIES:
+        return media[family]
+    if kind not in GENERIC_TYPES:
+        raise UploadError(415, field, f"content type {kind!r} is not accepted",
+                          f"{one_of(accepted_types())}: {expected_upload()}")
+    by_name = registry.modality_of(filename or "")
+    found = media.get(by_name) if by_name is not None else registry.sniff(data)
+    if found is None:
+        raise UploadError(415, field, f"{_neither(media.values())} (no registered modality recognises its header)",
+                          expected_upload())
+    return found
 
 
-def sniff(data: bytes) -> str | None:
-    """Guess the modality of untyped bytes from their header."""
-    try:
-        with Image.open(io.BytesIO(data)):
-            return "image"
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        pass
-    try:
-        soundfile.info(io.BytesIO(data))
-        return "audio"
-    except (soundfile.SoundFileError, RuntimeError, ValueError, TypeError, OSError, EOFError):
-        return None
-
-
-def check_header(data: bytes, modality: str, field: str) -> None:
-    """Read only the header: refuse undecodable files, images over MAX_PIXELS and sounds over MAX_AUDIO_SECONDS."""
-    if modality == "image":
-        try:
-            with Image.open(io.BytesIO(data)) as image:
-                width, height = image.size
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-            raise UploadError(422, field, f"cannot decode image ({_reason(err)})", EXPECTED) from err
-        if width * height > MAX_PIXELS:
-            raise UploadError(413, field, f"image of {width}×{height} pixels is too large",
-                              f"at most {MAX_PIXELS // 1_000_000} megapixels")
-        return
-    try:
-        info = soundfile.info(io.BytesIO(data))
-    except (soundfile.SoundFileError, RuntimeError, ValueError, TypeError, OSError, EOFError) as err:
-        raise UploadError(422, field, f"cannot decode audio ({_reason(err)})", EXPECTED) from err
-    if info.frames <= 0:
-        raise UploadError(422, field, "audio has no samples", "a sound of at least one sample")
-    if info.duration > MAX_AUDIO_SECONDS:
-        raise UploadError(413, field, f"sound of {info.duration:.0f} s is too long",
-                          f"at most {MAX_AUDIO_SECONDS:.0f} s")
-
-
-def _reason(err: Exception) -> str:
-    """A decoder's message without the in-memory file object's repr."""
-    if isinstance(err, UnidentifiedImageError):
-        return "not a recognised image format"
-    detail = str(getattr(err, "error_string", "") or err).strip()
-    return "not a recognised audio format" if detail.startswith(("File does not exist", "Error opening")) else detail
+def _neither(media: Iterable[Modality]) -> str:
+    """What an unrecognised upload is not: "neither a picture nor a sound"."""
+    nouns = [noun(m) for m in media]
+    if len(nouns) == 1:
+        return f"not {nouns[0]}"
+    return "neither " + " nor ".join(nouns)

@@ -1,8 +1,9 @@
-"""The searchable vectors of an index, and their on-disk cache.
+"""The FAISS vector backend: one faiss index per modality (omnibind.search.ann), and its on-disk cache.
 
 SQLite is the source of truth; this cache (one faiss file per modality plus a manifest naming the SQLite
 generation it reflects) only saves rebuilding. It is written into a temporary folder, fsynced, and renamed
 into place in one step, so a reader finds a complete cache or none; a stale or damaged one is rebuilt.
+Nothing outside this module and ann.py knows the cache's layout (see omnibind.search.backend).
 """
 
 from __future__ import annotations
@@ -19,18 +20,20 @@ from typing import Any
 import faiss
 import numpy as np
 
+from omnibind.errors import InputError
 from omnibind.fsutil import fsync_path
 from omnibind.search.ann import APPROXIMATE_ABOVE, TARGET_RECALL, PartInfo, build_part, set_nprobe
-from omnibind.search.store import Store
+from omnibind.search.backend import Parts
 
 CACHE_PREFIX = "vectors-g"
 TEMP_PREFIX = ".vectors-tmp-"
 MANIFEST = "manifest.json"
 CACHE_FORMAT = 1
+OPTIONS = {"approximate_above": APPROXIMATE_ABOVE, "target_recall": TARGET_RECALL}
 
 
 @dataclass
-class VectorIndex:
+class FaissBackend:
     """One faiss index per modality over the items of one SQLite generation."""
 
     generation: int
@@ -54,16 +57,52 @@ class VectorIndex:
                 hits += [(int(i), float(s)) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0]
         return sorted(hits, key=lambda hit: -hit[1])[:k]
 
+    def describe(self) -> dict[str, PartInfo]:
+        """How each modality is searched: exact, or IVF with its tuned nprobe and measured recall."""
+        return dict(self.info)
 
-def build(store: Store, embed_dim: int, approximate_above: int = APPROXIMATE_ABOVE,
-          target_recall: float = TARGET_RECALL) -> VectorIndex:
-    """Build every modality's index from the vectors in SQLite (one consistent snapshot)."""
-    generation, parts = store.snapshot(embed_dim)
-    options = {"approximate_above": approximate_above, "target_recall": target_recall}
-    index = VectorIndex(generation, embed_dim, options=options)
-    for modality, (ids, matrix) in sorted(parts.items()):
-        index.parts[modality], index.info[modality] = build_part(ids, matrix, approximate_above, target_recall)
-    return index
+    def save(self, folder: Path, before_publish: Callable[[], None] | None = None) -> None:
+        """Write the cache of this generation atomically (temp folder, fsync, rename) and drop older ones."""
+        save(self, folder, before_publish)
+
+    @classmethod
+    def build(cls, generation: int, embed_dim: int, parts: Parts, options: dict[str, Any]) -> FaissBackend:
+        """Every modality's index from its (ids, vectors): exact, or IVF above `approximate_above` items."""
+        settings = _options(options)
+        index = cls(generation, embed_dim, options=settings)
+        for modality, (ids, matrix) in sorted(parts.items()):
+            index.parts[modality], index.info[modality] = build_part(ids, matrix, **settings)
+        return index
+
+    @classmethod
+    def load(cls, folder: Path, generation: int, embed_dim: int) -> FaissBackend | None:
+        """The cache of exactly this generation, or None when it is missing, incomplete or unreadable."""
+        return load(folder, generation, embed_dim)
+
+    @classmethod
+    def saved_info(cls, folder: Path, generation: int, embed_dim: int,
+                   options: dict[str, Any]) -> dict[str, PartInfo] | None:
+        """The parts the cache of this generation describes, when it was built with these options."""
+        manifest = read_manifest(folder, generation, embed_dim)
+        if manifest is None or manifest.get("options") != _options(options):
+            return None
+        try:
+            return {m: PartInfo(**info) for m, info in manifest["parts"].items()}
+        except (TypeError, AttributeError, KeyError):
+            return None
+
+    @classmethod
+    def prune(cls, folder: Path, generation: int) -> None:
+        """Delete caches of other generations and temporary folders left by a killed writer."""
+        remove_stale(folder, keep=cache_dir(folder, generation))
+
+
+def _options(options: dict[str, Any]) -> dict[str, Any]:
+    """The search options with their defaults; unknown ones are refused by name."""
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        raise InputError("search options", f"unknown option(s) {unknown}", f"options among {sorted(OPTIONS)}")
+    return {**OPTIONS, **options}
 
 
 def cache_dir(folder: Path, generation: int) -> Path:
@@ -71,7 +110,7 @@ def cache_dir(folder: Path, generation: int) -> Path:
     return folder / f"{CACHE_PREFIX}{generation}"
 
 
-def save(index: VectorIndex, folder: Path, before_publish: Callable[[], None] | None = None) -> Path:
+def save(index: FaissBackend, folder: Path, before_publish: Callable[[], None] | None = None) -> Path:
     """Write the cache for `index.generation` atomically (temp folder, fsync, rename) and drop older ones.
 
     `before_publish` runs after the files are written and before the rename (a hook for crash tests).
@@ -112,13 +151,13 @@ def read_manifest(folder: Path, generation: int, embed_dim: int) -> dict[str, An
     return manifest if key == (CACHE_FORMAT, generation, embed_dim) else None
 
 
-def load(folder: Path, generation: int, embed_dim: int) -> VectorIndex | None:
+def load(folder: Path, generation: int, embed_dim: int) -> FaissBackend | None:
     """The cache of exactly this generation, or None when it is missing, incomplete or unreadable."""
     manifest = read_manifest(folder, generation, embed_dim)
     if manifest is None:
         return None
     try:
-        index = VectorIndex(generation, embed_dim, options=dict(manifest["options"]))
+        index = FaissBackend(generation, embed_dim, options=dict(manifest["options"]))
         for modality, info in manifest["parts"].items():
             part = faiss.read_index(str(cache_dir(folder, generation) / f"{modality}.faiss"))
             part_info = PartInfo(**info)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import omnibind.modalities as registry
 from omnibind.errors import InputError
 from omnibind.objectives import get_objective
 from omnibind.yamlconfig import apply_overrides, from_dict, load_yaml
@@ -18,7 +19,7 @@ class ModelSection:
     text tower). logit_scale_init / logit_bias_init set t' and b of a fresh model (None: log 10 and -10)."""
 
     variant: str = "B/16"
-    modalities: list[str] = field(default_factory=lambda: ["image", "text"])
+    modalities: list[str] = field(default_factory=lambda: [registry.IMAGE.name, registry.TEXT.name])
     embed_dim: int | None = None
     towers: dict[str, dict[str, Any]] = field(default_factory=dict)
     init_from: str | None = None
@@ -48,7 +49,7 @@ class LossSection:
     selects the sigmoid loss's ring form across ranks."""
 
     kind: str = "sigmoid"
-    pairs: list[list[str]] = field(default_factory=lambda: [["image", "text"]])
+    pairs: list[list[str]] = field(default_factory=lambda: [[registry.IMAGE.name, registry.TEXT.name]])
     chunked: bool = True
 
 

@@ -4,6 +4,39 @@
 const $ = (id) => document.getElementById(id);
 let lastQuery = null; // {kind: "text", text} or {kind: "file", file}
 let health = null;
+// How the page names the built-in media; any other modality (a plugin's) is named by itself.
+const LABELS = { image: ["picture", "pictures"], audio: ["sound", "sounds"] };
+const MIME_FAMILIES = ["image", "audio", "video"];
+
+function label(modality, plural = false) {
+  const names = LABELS[modality] || [modality, `${modality} files`];
+  return names[plural ? 1 : 0];
+}
+
+function capitalised(text) {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+// One "Show" radio button per item modality the service reports (after the static "All").
+function buildFilter(modalities) {
+  const fieldset = $("filter");
+  const count = fieldset.querySelector(".count");
+  for (const modality of modalities) {
+    const option = document.createElement("label");
+    const input = document.createElement("input");
+    input.type = "radio";
+    input.name = "modality";
+    input.value = modality;
+    option.append(input, ` ${capitalised(label(modality, true))}`);
+    fieldset.insertBefore(option, count);
+  }
+  // The file picker offers the media types when every modality has one; otherwise every file.
+  if (modalities.every((m) => MIME_FAMILIES.includes(m))) {
+    $("file-input").accept = modalities.map((m) => `${m}/*`).join(",");
+  } else {
+    $("file-input").removeAttribute("accept");
+  }
+}
 
 function selectedModality() {
   return document.querySelector('input[name="modality"]:checked').value;
@@ -19,7 +52,8 @@ async function loadHealth() {
   try {
     const response = await fetch("/health");
     health = await response.json();
-    const kinds = Object.entries(health.modalities).map(([m, n]) => `${n} ${m === "image" ? "pictures" : "sounds"}`);
+    buildFilter(health.item_modalities);
+    const kinds = Object.entries(health.modalities).map(([m, n]) => `${n} ${label(m, n !== 1)}`);
     $("status").textContent = `${health.items} items (${kinds.join(", ") || "empty"}) · query by ${health.query_modalities.join(", ")}`;
     if (!health.query_modalities.includes("text")) {
       $("query").disabled = true;
@@ -63,9 +97,10 @@ async function runSearch(query) {
   }
 }
 
+// The item's metadata, whichever modality recorded it: a size (width × height) or a duration.
 function describe(item) {
-  if (item.modality === "image" && item.width) return `${item.width}×${item.height}`;
-  if (item.modality === "audio" && item.duration != null) return `${item.duration.toFixed(1)} s`;
+  if (item.width != null && item.height != null) return `${item.width}×${item.height}`;
+  if (item.duration != null) return `${item.duration.toFixed(1)} s`;
   return "";
 }
 
@@ -73,7 +108,7 @@ function render(payload) {
   const grid = $("results");
   grid.replaceChildren();
   const q = payload.query;
-  const what = q.modality === "text" ? `“${q.text}”` : `${q.modality === "image" ? "picture" : "sound"} ${q.filename || ""}`;
+  const what = q.text != null ? `“${q.text}”` : `${label(q.modality)} ${q.filename || ""}`;
   $("summary").textContent = `${payload.results.length} results for ${what} in ${payload.took_ms.toFixed(0)} ms`;
   const template = $("card-template");
   for (const { score, item } of payload.results) {
@@ -87,7 +122,7 @@ function render(payload) {
     img.alt = item.name;
     card.querySelector(".name").textContent = item.name;
     card.querySelector(".name").title = item.path;
-    card.querySelector(".badge").textContent = item.modality === "image" ? "picture" : "sound";
+    card.querySelector(".badge").textContent = label(item.modality);
     card.querySelector(".extra").textContent = describe(item);
     card.querySelector(".value").textContent = score.toFixed(3);
     card.querySelector(".bar span").style.width = `${Math.max(0, Math.min(1, score)) * 100}%`;
@@ -140,9 +175,9 @@ function setup() {
   zone.addEventListener("keydown", (event) => {
     if (event.key === "Enter" || event.key === " ") $("file-input").click();
   });
-  for (const input of document.querySelectorAll('input[name="modality"]')) {
-    input.addEventListener("change", () => lastQuery && runSearch(lastQuery));
-  }
+  $("filter").addEventListener("change", (event) => {
+    if (event.target.name === "modality" && lastQuery) runSearch(lastQuery);
+  });
   $("k").addEventListener("change", () => lastQuery && runSearch(lastQuery));
   loadHealth();
 }
