@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 import omnibind.objectives as objectives
+from omnibind import plugins
 from omnibind.errors import InputError
 from omnibind.losses import sigmoid_loss, softmax_loss
 from omnibind.objectives import Objective, ObjectiveSetup, get_objective, register_objective, unregister_objective
@@ -65,14 +66,14 @@ def test_plugin_modules_named_in_the_environment_are_imported(tmp_path: Path, mo
         "@register_objective\nclass Plugged(SigmoidObjective):\n    name = 'plugged'\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setenv(objective_registry.ENV_VAR, "plugin_objective")
-    monkeypatch.setattr(objective_registry, "_plugins_loaded", False)
+    monkeypatch.setattr(plugins, "_loaded", set())
     try:
         assert "plugged" in objectives.objective_names()
     finally:
         unregister_objective("plugged")
         sys.modules.pop("plugin_objective", None)
     monkeypatch.setenv(objective_registry.ENV_VAR, "no_such_objective_module")
-    monkeypatch.setattr(objective_registry, "_plugins_loaded", False)
+    monkeypatch.setattr(plugins, "_loaded", set())
     with pytest.raises(InputError, match=objective_registry.ENV_VAR):
         objectives.objective_names()
 

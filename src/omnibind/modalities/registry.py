@@ -5,11 +5,10 @@ use, so that torchrun workers and services see them too) or in the `omnibind.mod
 
 from __future__ import annotations
 
-import importlib
 import os
-from importlib.metadata import entry_points
 from pathlib import Path
 
+from omnibind import plugins
 from omnibind.errors import InputError
 from omnibind.modalities.base import Modality, TowerConfig
 
@@ -17,7 +16,6 @@ ENV_VAR = "OMNIBIND_MODALITIES"
 ENTRY_POINT_GROUP = "omnibind.modalities"
 
 _registry: dict[str, Modality] = {}
-_plugins_loaded = False
 
 
 def register(modality: Modality, replace: bool = False) -> Modality:
@@ -42,18 +40,7 @@ def unregister(name: str) -> None:
 
 def load_plugins() -> None:
     """Import the modules named in OMNIBIND_MODALITIES and the entry points, once per process."""
-    global _plugins_loaded
-    if _plugins_loaded:
-        return
-    _plugins_loaded = True
-    for module in filter(None, (m.strip() for m in os.environ.get(ENV_VAR, "").split(","))):
-        try:
-            importlib.import_module(module)
-        except ImportError as err:
-            raise InputError(ENV_VAR, f"cannot import modality module {module!r} ({err})",
-                             "importable module names, comma-separated") from err
-    for point in entry_points(group=ENTRY_POINT_GROUP):
-        point.load()
+    plugins.load_plugins(ENV_VAR, ENTRY_POINT_GROUP, "modality")
 
 
 def names() -> tuple[str, ...]:

@@ -5,10 +5,7 @@ workers see them too) or in the `omnibind.objectives` entry-point group."""
 
 from __future__ import annotations
 
-import importlib
-import os
-from importlib.metadata import entry_points
-
+from omnibind import plugins
 from omnibind.errors import InputError
 from omnibind.objectives.base import Objective, ObjectiveSetup
 
@@ -16,7 +13,6 @@ ENV_VAR = "OMNIBIND_OBJECTIVES"
 ENTRY_POINT_GROUP = "omnibind.objectives"
 
 _registry: dict[str, type[Objective]] = {}
-_plugins_loaded = False
 
 
 def register_objective(cls: type[Objective], replace: bool = False) -> type[Objective]:
@@ -48,18 +44,7 @@ def unregister_objective(name: str) -> None:
 
 def load_plugins() -> None:
     """Import the modules named in OMNIBIND_OBJECTIVES and the entry points, once per process."""
-    global _plugins_loaded
-    if _plugins_loaded:
-        return
-    _plugins_loaded = True
-    for module in filter(None, (m.strip() for m in os.environ.get(ENV_VAR, "").split(","))):
-        try:
-            importlib.import_module(module)
-        except ImportError as err:
-            raise InputError(ENV_VAR, f"cannot import objective module {module!r} ({err})",
-                             "importable module names, comma-separated") from err
-    for point in entry_points(group=ENTRY_POINT_GROUP):
-        point.load()
+    plugins.load_plugins(ENV_VAR, ENTRY_POINT_GROUP, "objective")
 
 
 def objective_names() -> tuple[str, ...]:
