@@ -1,12 +1,17 @@
 """PYTHONPATH=src python benchmarks/search_load.py [--clients 8] [--seconds 20] [--upload-share 0.25]
-[--index IDX] [--model-size Ti/16|tiny] [--items 200] [--json results.json]
+[--index IDX] [--model-size Ti/16|tiny] [--items 200] [--baseline SRC] [--json results.json]
 
 Load test of `omnibind serve` over loopback: the server runs as its own process on 127.0.0.1 (a free port), and
 N concurrent clients (asyncio + httpx, one connection each) send POST /search back to back for a fixed time:
-text queries as JSON, and picture and sound uploads as multipart (--upload-share of the requests). Reports
+text queries as JSON (--text-queries: 16 sample texts, which the server caches, or each one new, so that every
+text is embedded), and picture and sound uploads as multipart (--upload-share of the requests; --uploads: the
+same 8 files, or each one made new so that every upload is decoded and embedded). Reports
 requests, errors (any exception or non-200 answer), throughput and p50/p90/p99/max latency per query kind.
 Without --index it first builds a demo index in a temporary folder: an untrained model (--model-size; weights do
-not change the cost) over --items synthetic pictures and tones. Client count and duration are bounded.
+not change the cost) over --items synthetic pictures and tones. With --baseline SRC (the `src` folder of another
+checkout, e.g. `git archive 0ee3b1a | tar -x -C /tmp/baseline` then /tmp/baseline/src), the same load runs first
+against a server of that code, then against this one, on the same index, and the table compares them.
+Client count and duration are bounded.
 """
 
 from __future__ import annotations
@@ -52,6 +57,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="demo model: Ti/16 (224 px, 10 s audio) or tiny (32 px, for tests)")
     parser.add_argument("--items", type=int, default=200, help="demo index size (default 200)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--text-queries", choices=("repeated", "unique"), default="repeated",
+                        help="repeated: the 16 sample queries (cached by the server after their first time); "
+                             "unique: each text made new with a number, so that every one is embedded")
+    parser.add_argument("--uploads", choices=("repeated", "unique"), default="repeated",
+                        help="repeated: 4 indexed pictures and 4 sounds sent again and again (a server may answer "
+                             "them from a cache); unique: each made new with a few bytes of padding the decoders "
+                             "ignore, so that every upload is decoded and embedded")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="src folder of another version to run the same load against first, for comparison")
     parser.add_argument("--json", type=Path, default=None, help="also write the results to this JSON file")
     args = parser.parse_args(argv)
     if not 1 <= args.clients <= MAX_CLIENTS:
@@ -60,6 +74,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error(f"--seconds must be between 1 and {MAX_SECONDS}")
     if not 0 <= args.upload_share <= 1 or args.items < 4:
         parser.error("--upload-share must be in [0, 1] and --items at least 4")
+    if args.baseline is not None and not (args.baseline / "omnibind" / "__init__.py").is_file():
+        parser.error(f"--baseline {args.baseline}: not a src folder holding the omnibind package")
     return args
 
 
@@ -124,6 +140,16 @@ def upload_samples(index: Path, per_modality: int = 4) -> list[Sample]:
     return samples
 
 
+def padded(data: bytes, tag: int) -> bytes:
+    """The same picture or sound with 8 bytes its decoders ignore: after a PNG's IEND, or in a RIFF JUNK chunk at
+    the end of a WAV (its RIFF size updated); other files get the bytes appended."""
+    extra = tag.to_bytes(8, "little")
+    if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
+        body = data + b"JUNK" + len(extra).to_bytes(4, "little") + extra
+        return body[:4] + (len(body) - 8).to_bytes(4, "little") + body[8:]
+    return data + extra
+
+
 # ---------------------------------------------------------------------------------------------------- server
 
 
@@ -133,12 +159,14 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(index: Path, port: int, log: Path) -> subprocess.Popen:
-    """`omnibind serve` in its own process, on loopback."""
+OWN_SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+def start_server(index: Path, port: int, log: Path, src: Path = OWN_SRC) -> subprocess.Popen:
+    """`omnibind serve` of the code in `src`, in its own process, on loopback."""
     command = [sys.executable, "-m", "omnibind.cli", "serve", str(index), "--host", HOST, "--port", str(port),
                "--device", "cpu"]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parents[1] / "src"),
-                                                       os.environ.get("PYTHONPATH", "")]))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(src), os.environ.get("PYTHONPATH", "")]))
     with log.open("wb") as output:
         return subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env)
 
@@ -172,15 +200,20 @@ def stop_server(process: subprocess.Popen) -> None:
 
 
 async def client_loop(client: httpx.AsyncClient, deadline: float, rng: random.Random, upload_share: float,
-                      samples: list[Sample], records: list[tuple[str, float, bool, str]]) -> None:
-    """Send searches back to back until the deadline; record (kind, seconds, ok, error) for each."""
+                      samples: list[Sample], records: list[tuple[str, float, bool, str]],
+                      unique_text: bool = False, unique_uploads: bool = False) -> None:
+    """Send searches back to back until the deadline; record (kind, seconds, ok, error) for each (a unique text
+    gets a number appended, so that the server cannot answer it from its cache)."""
     while time.monotonic() < deadline:
         if samples and rng.random() < upload_share:
             name, data, kind, modality = rng.choice(samples)
+            if unique_uploads:
+                data = padded(data, rng.randrange(2**63))
             label = f"{modality} upload"
             request = dict(files={"file": (name, data, kind)}, data={"k": "12"})
         else:
-            label, request = "text", dict(json={"text": rng.choice(QUERIES), "k": 12})
+            text = rng.choice(QUERIES) + (f" {rng.randrange(10**9)}" if unique_text else "")
+            label, request = "text", dict(json={"text": text, "k": 12})
         start = time.perf_counter()
         try:
             response = await client.post("/search", **request)
@@ -190,15 +223,16 @@ async def client_loop(client: httpx.AsyncClient, deadline: float, rng: random.Ra
         records.append((label, time.perf_counter() - start, ok, error))
 
 
-async def run_load(url: str, clients: int, seconds: float, upload_share: float,
-                   samples: list[Sample], seed: int) -> tuple[list[tuple[str, float, bool, str]], float]:
+async def run_load(url: str, clients: int, seconds: float, upload_share: float, samples: list[Sample], seed: int,
+                   unique_text: bool = False, unique_uploads: bool = False,
+                   ) -> tuple[list[tuple[str, float, bool, str]], float]:
     records: list[tuple[str, float, bool, str]] = []
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=url, timeout=60.0, limits=limits) as client:
         start = time.monotonic()
         deadline = start + seconds
-        await asyncio.gather(*(client_loop(client, deadline, random.Random(seed + i), upload_share, samples, records)
-                               for i in range(clients)))
+        await asyncio.gather(*(client_loop(client, deadline, random.Random(seed + i), upload_share, samples, records,
+                                           unique_text, unique_uploads) for i in range(clients)))
         elapsed = time.monotonic() - start
     return records, elapsed
 
@@ -219,36 +253,63 @@ def summarise(records: list[tuple[str, float, bool, str]], elapsed: float) -> li
     return rows
 
 
+def serve_and_load(src: Path, index: Path, work: Path, samples: list[Sample], args: argparse.Namespace,
+                   console: Console) -> tuple[dict[str, Any], list[tuple[str, float, bool, str]], float]:
+    """Start a server of the code in `src`, run the load against it, stop it."""
+    port = free_port()
+    url = f"http://{HOST}:{port}"
+    log = work / f"server-{port}.log"
+    process = start_server(index, port, log, src)
+    try:
+        health = wait_until_healthy(url, process, log)
+        console.print(f"server ({src}) up at {url}: {health['items']} items, model {health['model']}; "
+                      f"{args.clients} clients for {args.seconds:g} s")
+        usable = [s for s in samples if s[3] in health["query_modalities"]]
+        records, elapsed = asyncio.run(run_load(url, args.clients, args.seconds, args.upload_share, usable, args.seed,
+                                                args.text_queries == "unique", args.uploads == "unique"))
+    finally:
+        stop_server(process)
+    return health, records, elapsed
+
+
 def main(argv: Sequence[str] | None = None, console: Console | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     console = console or Console(width=150)
+    runs: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="omnibind-load-") as temp:
         work = Path(temp)
         index = args.index or build_demo_index(work / "demo", args.model_size, args.items, args.seed, console)
         samples = upload_samples(index) if args.upload_share > 0 else []
-        port = free_port()
-        url = f"http://{HOST}:{port}"
-        process = start_server(index, port, work / "server.log")
-        try:
-            health = wait_until_healthy(url, process, work / "server.log")
-            samples = [s for s in samples if s[3] in health["query_modalities"]]
-            console.print(f"server up at {url}: {health['items']} items, model {health['model']}; "
-                          f"{args.clients} clients for {args.seconds:g} s")
-            records, elapsed = asyncio.run(run_load(url, args.clients, args.seconds, args.upload_share, samples,
-                                                    args.seed))
-        finally:
-            stop_server(process)
+        versions = ([("baseline", args.baseline.resolve())] if args.baseline else []) + [("this change", OWN_SRC)]
+        for label, src in versions:
+            health, records, elapsed = serve_and_load(src, index, work, samples, args, console)
+            runs[label] = {"src": str(src), "elapsed_s": elapsed, "rows": summarise(records, elapsed)}
+    current = runs["this change"]
     results = {
         "date": datetime.date.today().isoformat(),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores (server and clients share)",
-        "clients": args.clients, "seconds": args.seconds, "elapsed_s": elapsed, "upload_share": args.upload_share,
-        "items": health["items"], "model": health["model"], "model_size": None if args.index else args.model_size,
-        "rows": summarise(records, elapsed),
+        "clients": args.clients, "seconds": args.seconds, "elapsed_s": current["elapsed_s"],
+        "text_queries": args.text_queries, "uploads": args.uploads,
+        "upload_share": args.upload_share, "items": health["items"], "model": health["model"],
+        "model_size": None if args.index else args.model_size, "rows": current["rows"],
     }
+    if args.baseline:
+        results["baseline"] = runs["baseline"]
+        results["comparison"] = compare(runs["baseline"]["rows"], current["rows"])
     print_table(results, console)
     if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2))
     return results
+
+
+def compare(baseline: list[dict[str, Any]], current: list[dict[str, Any]]) -> dict[str, Any]:
+    """The change against the baseline: throughput ratio, text p50 of both, errors of both."""
+    before, after = {r["kind"]: r for r in baseline}, {r["kind"]: r for r in current}
+    text_before, text_after = before.get("text", {}), after.get("text", {})
+    return {"throughput_ratio": after["all"]["requests_per_s"] / max(before["all"]["requests_per_s"], 1e-9),
+            "text_p50_ms": {"baseline": text_before.get("p50_ms"), "this change": text_after.get("p50_ms")},
+            "errors": {"baseline": before["all"]["errors"], "this change": after["all"]["errors"]}}
 
 
 def print_table(results: dict[str, Any], console: Console) -> None:
@@ -257,10 +318,19 @@ def print_table(results: dict[str, Any], console: Console) -> None:
                         f"{results['elapsed_s']:.1f} s, {results['items']} items, {model}")
     for column in ("query", "requests", "errors", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms"):
         table.add_column(column, justify="left" if column == "query" else "right")
-    for r in results["rows"]:
-        table.add_row(r["kind"], str(r["requests"]), str(r["errors"]), f"{r['requests_per_s']:.1f}",
-                      f"{r['p50_ms']:.1f}", f"{r['p90_ms']:.1f}", f"{r['p99_ms']:.1f}", f"{r['max_ms']:.1f}")
+    versions = [("baseline", results["baseline"]["rows"])] if "baseline" in results else []
+    for version, rows in [*versions, ("this change" if versions else "", results["rows"])]:
+        for r in rows:
+            kind = f"{version}: {r['kind']}" if version else r["kind"]
+            table.add_row(kind, str(r["requests"]), str(r["errors"]), f"{r['requests_per_s']:.1f}",
+                          f"{r['p50_ms']:.1f}", f"{r['p90_ms']:.1f}", f"{r['p99_ms']:.1f}", f"{r['max_ms']:.1f}")
     console.print(table)
+    if "comparison" in results:
+        c = results["comparison"]
+        p50 = c["text_p50_ms"]
+        text = f"; text p50 {p50['baseline']:.1f} → {p50['this change']:.1f} ms" if None not in p50.values() else ""
+        console.print(f"throughput {c['throughput_ratio']:.2f}× the baseline{text}; errors "
+                      f"{c['errors']['baseline']} → {c['errors']['this change']}")
 
 
 if __name__ == "__main__":

@@ -74,12 +74,15 @@ def classify(
     device: DeviceOption = "auto",
 ) -> None:
     """Zero-shot classification of one image or sound among the given labels."""
-    from omnibind.embed import plan_items
+    from omnibind.embed import check_towers, plan_items
     from omnibind.inference import zero_shot
 
-    modality = plan_items([file], [])[0].modality
+    items = plan_items([file], [])
+    modality = items[0].modality
     names = [label.strip() for label in labels.split(",")]
-    result = zero_shot(load_model(model, device), [str(file)], names, modality, template)
+    loaded = load_model(model, device)
+    check_towers(loaded, items)
+    result = zero_shot(loaded, [str(file)], names, modality, template)
     ranked = result.top(top)[0]
     if as_json:
         console.print_json(json.dumps({"file": str(file), "modality": modality,

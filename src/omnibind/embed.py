@@ -43,6 +43,15 @@ def known_file_types() -> str:
     return ", ".join(f"{m.name} (.{', .'.join(m.extensions[:3])}, …)" for m in registry.media())
 
 
+def check_towers(model: OmniBind, items: Sequence[Item]) -> None:
+    """Refuse the first item whose modality the model has no tower for, naming the file (or text)."""
+    for item in items:
+        if item.modality not in model.modalities:
+            what = item.source if registry.get(item.modality).is_media else f"--text {item.source[:40]!r}"
+            raise InputError(what, f"this model has no {item.modality} tower",
+                             f"inputs of its modalities: {', '.join(model.modalities)}")
+
+
 def _batches(items: list[Item], size: int) -> Iterator[tuple[str, list[int]]]:
     """Indices of same-modality runs of at most `size` items, keeping each modality's order."""
     for modality in dict.fromkeys(item.modality for item in items):
@@ -54,8 +63,7 @@ def _batches(items: list[Item], size: int) -> Iterator[tuple[str, list[int]]]:
 @torch.no_grad()
 def embed_items(model: OmniBind, items: list[Item], batch_size: int = 32, show_progress: bool = True) -> np.ndarray:
     """(N, D) float32 unit vectors, row i for items[i]; same-modality items go through in batches."""
-    for modality in {item.modality for item in items}:
-        model.tower(modality)
+    check_towers(model, items)
     out = np.zeros((len(items), model.config.embed_dim), dtype=np.float32)
     with progress_bar(disable=not show_progress) as progress:
         task = progress.add_task("embedding", total=len(items))

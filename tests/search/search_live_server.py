@@ -14,11 +14,11 @@ import uvicorn
 class LiveServer:
     """Context manager: `with LiveServer(app) as url:` serves `app` at `url` until the block ends."""
 
-    def __init__(self, app: Any, startup_timeout: float = 20.0) -> None:
+    def __init__(self, app: Any, startup_timeout: float = 20.0, **config: Any) -> None:
         self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.socket.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}"
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", **config))
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True)
         self.startup_timeout = startup_timeout
 

@@ -62,8 +62,20 @@ def test_load_benchmark_tiny_run(tmp_path: Path) -> None:
     assert "p99 ms" in console.file.getvalue()
 
 
+@pytest.mark.slow
+def test_load_benchmark_compares_with_a_baseline(tmp_path: Path) -> None:
+    bench = load_script("search_load")
+    console = Console(file=io.StringIO(), width=200)
+    results = bench.main(["--clients", "2", "--seconds", "1", "--model-size", "tiny", "--items", "8",
+                          "--uploads", "unique", "--text-queries", "unique", "--baseline", str(bench.OWN_SRC)],
+                         console=console)
+    assert results["baseline"]["rows"] and results["comparison"]["errors"] == {"baseline": 0, "this change": 0}
+    assert results["comparison"]["throughput_ratio"] > 0 and "× the baseline" in console.file.getvalue()
+
+
 def test_load_benchmark_bounds_clients_and_time() -> None:
     bench = load_script("search_load")
-    for argv in (["--clients", "65"], ["--clients", "0"], ["--seconds", "301"], ["--upload-share", "2"]):
+    for argv in (["--clients", "65"], ["--clients", "0"], ["--seconds", "301"], ["--upload-share", "2"],
+                 ["--baseline", "/nonexistent"]):
         with pytest.raises(SystemExit):
             bench.parse_args(argv)

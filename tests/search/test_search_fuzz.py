@@ -1,5 +1,7 @@
 """API fuzzing: schemathesis generates valid and invalid requests from the service's own OpenAPI spec; no
-answer may be a 5xx, and every answer must be a documented status with a body matching the spec.
+answer may be a 5xx, and every answer must be a documented status with a body matching the spec. Every
+operation (multipart uploads and HEAD included) is fuzzed alone, then in sequences that follow the spec's links
+(a search's first result → its item, thumbnail and media; an item → its thumbnail and media).
 
 The schema is built from a fixture (the index is a fixture), and each operation's strategy is driven with
 hypothesis directly: schemathesis' lazy `from_fixture` loader does not run under pytest 9.
@@ -32,11 +34,14 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 OPERATIONS = [
     ("POST", "/search"),
     ("GET", "/items/{item_id}"),
+    ("GET", "/items/{item_id}/similar"),
     ("GET", "/items/{item_id}/thumbnail"),
     ("GET", "/items/{item_id}/media"),
+    ("HEAD", "/items/{item_id}/media"),
     ("GET", "/health"),
 ]
-EXAMPLES = {"POST": 150, "GET": 40}
+EXAMPLES = {"POST": 150, "GET": 40, "HEAD": 20}
+STATEFUL_EXAMPLES = 25
 MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
 CASES = [(method, path, mode) for method, path in OPERATIONS for mode in MODES
          if not (path == "/health" and mode == GenerationMode.NEGATIVE)]  # /health takes no input to get wrong
@@ -74,3 +79,29 @@ def test_no_server_errors_and_answers_match_the_spec(api_schema, method: str, pa
         case.validate_response(response, checks=CHECKS)
 
     run()
+
+
+def test_linked_sequences_have_no_server_errors(api_schema) -> None:
+    """Stateful runs: schemathesis follows the OpenAPI links between operations (search → item → media)."""
+    from schemathesis.specs.openapi.stateful import collect_transitions
+
+    transitions = collect_transitions(list(op.ok() for op in api_schema.get_all_operations()))
+    outgoing = {label: sorted(link.target.label for link in found.outgoing)
+                for label, found in transitions.operations.items() if found.outgoing}
+    on_items = {"GET /items/{item_id}", "GET /items/{item_id}/thumbnail", "GET /items/{item_id}/media",
+                "HEAD /items/{item_id}/media"}
+    assert on_items <= set(outgoing["POST /search"])
+    assert "HEAD /items/{item_id}/media" in outgoing["GET /items/{item_id}"]
+
+    calls: list[str] = []
+
+    class Checked(api_schema.as_state_machine()):  # type: ignore[misc]
+        def validate_response(self, response, case, additional_checks=None, **kwargs) -> None:
+            calls.append(f"{case.method.upper()} {case.operation.path} {response.status_code}")
+            case.validate_response(response, checks=[not_a_server_error, status_code_conformance,
+                                                     content_type_conformance, response_schema_conformance])
+
+    Checked.run(settings=settings(max_examples=STATEFUL_EXAMPLES, deadline=None, database=None, derandomize=True,
+                                  stateful_step_count=6, suppress_health_check=list(HealthCheck)))
+    followed = {call.rsplit(" ", 1)[0] for call in calls if call.endswith(" 200") or call.endswith(" 206")}
+    assert {"POST /search", "GET /items/{item_id}", "GET /items/{item_id}/media"} <= followed, sorted(set(calls))

@@ -102,7 +102,8 @@ def test_item_thumbnail_and_media(client: TestClient, built_index) -> None:
     assert wave.headers["content-type"] == "image/png" and Image.open(io.BytesIO(wave.content)).size == (256, 128)
     audio_item = client.get(f"/items/{audio_id}").json()
     media = client.get(f"/items/{audio_id}/media")
-    assert media.status_code == 200 and media.content == Path(audio_item["path"]).read_bytes()
+    assert not Path(audio_item["path"]).is_absolute()  # paths relative to the indexed folder, no server paths
+    assert media.status_code == 200 and media.content == (built_index.media / audio_item["path"]).read_bytes()
     assert media.headers["content-type"].startswith("audio/")
     partial = client.get(f"/items/{audio_id}/media", headers={"range": "bytes=0-99"})
     assert partial.status_code == 206 and len(partial.content) == 100
@@ -129,9 +130,9 @@ BAD_REQUESTS = [
     ("multipart only k", dict(files={"k": (None, "3")}), 400, "file: missing"),
     ("wrong file type", dict(files={"file": ("a.txt", b"hello", "text/plain")}), 415, "content type 'text/plain'"),
     ("corrupt image", dict(files={"file": ("a.png", b"\x89PNG\r\n\x1a\nbroken", "image/png")}), 422,
-     "file: cannot decode image"),
+     "file 'a.png': cannot decode image"),  # the upload is named by its file name
     ("corrupt sound", dict(files={"file": ("a.wav", b"RIFF....WAVEfmt broken", "audio/wav")}), 422,
-     "file: cannot decode audio"),
+     "file 'a.wav': cannot decode audio"),
     ("sound sent as image", dict(files={"file": ("a.png", wav_bytes(), "image/png")}), 422, "cannot decode image"),
     ("unrecognised bytes", dict(files={"file": ("blob", b"\x00" * 64, "application/octet-stream")}), 415,
      "neither a picture nor a sound"),
@@ -162,7 +163,7 @@ def test_declared_oversized_body_is_refused_unread(client: TestClient) -> None:
 
 
 def test_image_over_the_pixel_limit(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("omnibind.modalities.image.MAX_PIXELS", 1000)  # the image modality checks uploads
+    monkeypatch.setattr("omnibind.preprocess.image.MAX_PIXELS", 1000)  # the image modality checks uploads
     response = client.post("/search", files={"file": ("a.png", png_bytes(), "image/png")})
     assert response.status_code == 413 and "48×40 pixels is too large" in response.json()["detail"]
 

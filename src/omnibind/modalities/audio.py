@@ -158,8 +158,19 @@ class Audio(Modality):
         try:
             info = soundfile.info(io.BytesIO(data))
         except (soundfile.SoundFileError, *_DECODER_ERRORS) as err:
-            raise InputError(name, f"cannot read audio header ({err})", "an audio file libsndfile can decode") \
-                from err
+            raise InputError(name, f"cannot read audio header ({_reason(err)})", "an audio file libsndfile can "
+                                                                                 "decode") from err
+        return {"duration": float(info.duration), "sample_rate": int(info.samplerate), "channels": int(info.channels)}
+
+    def describe_file(self, path: Path, name: str) -> dict[str, Any]:
+        """`describe` from the file's header only (a long recording is not read)."""
+        import soundfile
+
+        try:
+            info = soundfile.info(str(path))
+        except (soundfile.SoundFileError, *_DECODER_ERRORS) as err:
+            raise InputError(name, f"cannot read audio header ({_reason(err)})", "an audio file libsndfile can "
+                                                                                 "decode") from err
         return {"duration": float(info.duration), "sample_rate": int(info.samplerate), "channels": int(info.channels)}
 
     def preview(self, path: Path) -> tuple[bytes, str]:

@@ -160,6 +160,11 @@ class Modality(ABC):
         """What the search index records about a file besides its hash (dimensions, duration...)."""
         return {}
 
+    def describe_file(self, path: Path, name: str) -> dict[str, Any]:
+        """`describe` of a file on disk; override it to read only the header of a large file (the indexer
+        calls this, so a one-hour recording need not be read whole)."""
+        return self.describe(path.read_bytes(), name)
+
     def preview(self, path: Path) -> tuple[bytes, str]:
         """A small preview of a file for the results grid, with its media type."""
         raise NotImplementedError(f"{self.name}: no preview")

@@ -13,7 +13,6 @@ from torch import nn
 from omnibind.errors import InputError, UploadError
 from omnibind.modalities.base import InputSpec, Modality, Preprocessor, TowerConfig
 
-MAX_PIXELS = 40_000_000  # an upload decodes to RGB of at most ~120 MB
 THUMBNAIL_SIZE = 256
 REPORT_THUMBNAIL = 160
 
@@ -62,31 +61,38 @@ class Image(Modality):
         return ImagePreprocessor(config.image_size, config.mean, config.std)
 
     def sniff(self, data: bytes) -> bool:
+        import warnings
+
         from PIL import Image as PILImage
-        from PIL import UnidentifiedImageError
 
         try:
-            with PILImage.open(io.BytesIO(data)):
-                return True
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)
+                with PILImage.open(io.BytesIO(data)):
+                    return True
+        except PILImage.DecompressionBombError:
+            return True  # a picture, refused by check_header
+        except Exception:  # a decoder boundary: any failure means "not a picture"
             return False
 
     def check_header(self, data: bytes, field: str) -> None:
+        from omnibind.preprocess.image import ImageTooLargeError
+
         try:
-            width, height = _header_size(data)
-        except (OSError, SyntaxError, ValueError) as err:
-            raise UploadError(422, field, f"cannot decode image ({_reason(err)})", self.expected) from err
-        if width * height > MAX_PIXELS:
-            raise UploadError(413, field, f"image of {width}×{height} pixels is too large",
-                              f"at most {MAX_PIXELS // 1_000_000} megapixels")
+            _header_size(data, field)
+        except ImageTooLargeError as err:
+            raise UploadError(413, field, err.problem, err.expected) from err
+        except InputError as err:
+            raise UploadError(422, field, err.problem, self.expected) from err
 
     def describe(self, data: bytes, name: str) -> dict[str, Any]:
         """Width and height from the image header (no full decode)."""
-        try:
-            width, height = _header_size(data)
-        except (OSError, SyntaxError, ValueError) as err:
-            raise InputError(name, _reason(err, "cannot read image header"), "an image file Pillow can decode") \
-                from err
+        width, height = _header_size(data, name)
+        return {"width": width, "height": height}
+
+    def describe_file(self, path: Path, name: str) -> dict[str, Any]:
+        """Width and height from the file's header, without reading the rest of it."""
+        width, height = _header_size(path, name)
         return {"width": width, "height": height}
 
     def preview(self, path: Path) -> tuple[bytes, str]:
@@ -95,7 +101,7 @@ class Image(Modality):
 
         from omnibind.preprocess.image import load_image, to_rgb
 
-        image = to_rgb(load_image(Path(path)))
+        image = to_rgb(load_image(Path(path), (THUMBNAIL_SIZE, THUMBNAIL_SIZE)))
         image.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE), PILImage.Resampling.LANCZOS)
         out = io.BytesIO()
         image.save(out, format="JPEG", quality=85)
@@ -111,22 +117,13 @@ class Image(Modality):
         return target.name
 
 
-def _header_size(data: bytes) -> tuple[int, int]:
-    """(width, height) from the header; Pillow's errors pass through (UnidentifiedImageError is an OSError)."""
-    from PIL import Image as PILImage
+def _header_size(source: bytes | Path, name: str) -> tuple[int, int]:
+    """(width, height) from the header, refused over the size limits; errors are InputErrors naming `name`."""
+    from omnibind.preprocess.image import open_image
 
-    with PILImage.open(io.BytesIO(data)) as image:
+    with open_image(source, name) as image:
         width, height = image.size
     return int(width), int(height)
-
-
-def _reason(err: Exception, prefix: str | None = None) -> str:
-    """Pillow's message without the in-memory file object's repr."""
-    from PIL import UnidentifiedImageError
-
-    if isinstance(err, UnidentifiedImageError):
-        return "not a recognised image format"
-    return f"{prefix} ({err})" if prefix else str(err)
 
 
 IMAGE = Image()

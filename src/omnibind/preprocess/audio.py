@@ -54,13 +54,16 @@ AudioSource = str | os.PathLike | bytes | torch.Tensor | np.ndarray
 _EXPECTED_FORMATS = "an audio file libsndfile can decode: WAV, FLAC, OGG (Vorbis/Opus) or MP3"
 _LOG_FLOOR = 1e-10  # mel power floor before log10, as in Whisper
 _DYNAMIC_RANGE = 8.0  # log10 units kept below each example's maximum (80 dB)
+MAX_AMPLITUDE = 1e4  # louder float samples overflow the float32 power spectrum (1e30 squared is inf)
+RESAMPLE_MARGIN_SECONDS = 0.1  # read past the clip so the resampler's filter sees what follows its end
 
 
 # ---------------------------------------------------------------------------------------------- decoding
 
 
-def _decode(source: str | os.PathLike | bytes) -> tuple[np.ndarray, int]:
-    """Decode to a (frames, channels) float32 array and its rate; decoder failures become InputErrors."""
+def _decode(source: str | os.PathLike | bytes, max_seconds: float | None = None) -> tuple[np.ndarray, int]:
+    """Decode to a (frames, channels) float32 array and its rate, at most `max_seconds` from the start (the
+    rest of a long file is never read); decoder failures become InputErrors."""
     name = source_name(source)
     if isinstance(source, bytes | bytearray):
         if len(source) == 0:
@@ -70,10 +73,13 @@ def _decode(source: str | os.PathLike | bytes) -> tuple[np.ndarray, int]:
         file = Path(source)
         check_file(file, _EXPECTED_FORMATS)
     try:
-        data, rate = soundfile.read(file, dtype="float32", always_2d=True)
+        with soundfile.SoundFile(file) as sound:
+            rate = int(sound.samplerate)
+            frames = -1 if max_seconds is None else math.ceil(max_seconds * rate)
+            data = sound.read(frames, dtype="float32", always_2d=True)
     except (soundfile.SoundFileError, RuntimeError, ValueError, TypeError, OSError, EOFError) as err:
         raise InputError(name, f"cannot decode audio ({_decoder_detail(err)})", _EXPECTED_FORMATS) from err
-    return data, int(rate)
+    return data, rate
 
 
 def _decoder_detail(err: Exception) -> str:
@@ -99,20 +105,25 @@ def _resample(mono: np.ndarray, rate: int, sample_rate: int) -> np.ndarray:
     return soxr.resample(mono, rate, sample_rate, quality="HQ").astype(np.float32, copy=False)
 
 
-def load_audio(source: str | os.PathLike | bytes, sample_rate: int) -> torch.Tensor:
-    """Decode a file or bytes (anything soundfile reads), average to mono and resample to ``sample_rate``.
+def load_audio(source: str | os.PathLike | bytes, sample_rate: int, max_seconds: float | None = None) -> torch.Tensor:
+    """Decode a file or bytes (anything soundfile reads), average to mono and resample to ``sample_rate``;
+    with ``max_seconds``, only that much from the start is read and decoded.
 
     Returns a float32 tensor of shape (T,). Raises InputError naming the file for missing, empty,
-    undecodable, zero-length or non-finite audio.
+    undecodable, zero-length, non-finite or absurdly loud audio.
     """
     if not isinstance(sample_rate, int) or isinstance(sample_rate, bool) or sample_rate <= 0:
         raise InputError("sample_rate", f"got {sample_rate!r}", "a positive integer in Hz")
     name = source_name(source)
-    data, rate = _decode(source)
+    data, rate = _decode(source, max_seconds)
     if data.shape[0] == 0:
         raise InputError(name, "audio has zero samples", "at least one sample of audio")
     if not np.isfinite(data).all():
         raise InputError(name, "audio contains NaN or infinite samples", "finite sample values")
+    peak = float(np.abs(data).max())
+    if peak > MAX_AMPLITUDE:
+        raise InputError(name, f"sample values reach {peak:.3g}", f"samples within ±{MAX_AMPLITUDE:g} (audio is "
+                                                                  "normally within ±1)")
     return torch.from_numpy(_resample(_to_mono(data), rate, sample_rate))
 
 
@@ -246,7 +257,9 @@ class AudioPreprocessor:
         if isinstance(source, torch.Tensor):
             wave = _checked_tensor(source)
         else:
-            wave = load_audio(source, self.settings.sample_rate)
+            # A clip is the first num_samples (unless cropped at random): the rest of a long file is never read.
+            window = None if self.random_crop else self.settings.clip_seconds + RESAMPLE_MARGIN_SECONDS
+            wave = load_audio(source, self.settings.sample_rate, window)
         wave = wave.to(torch.float32)
         return fit_length(wave, self.settings.num_samples, self.random_crop, self.generator)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,7 +14,7 @@ import typer
 from rich.table import Table
 
 import omnibind.modalities as registry
-from omnibind.cli_common import DeviceOption, ModelOption, console, friendly_errors, load_model
+from omnibind.cli_common import DeviceOption, ModelOption, console, errors, friendly_errors, load_model
 from omnibind.errors import InputError
 
 IndexArgument = Annotated[Path, typer.Argument(help="Index folder written by `omnibind index`.")]
@@ -33,6 +34,9 @@ def index_command(
         min=0, help="Use an approximate (IVF) index for a modality with more items than this.")] = 200_000,
     target_recall: Annotated[float, typer.Option(
         min=0.01, max=1.0, help="Recall@10 the approximate index is tuned to reach.")] = 0.95,
+    follow_symlinks: Annotated[bool, typer.Option(
+        "--follow-symlinks", help="Follow symbolic links to files (their targets may lie outside the folder, and "
+                                  "the service will serve them); by default links are skipped.")] = False,
     device: DeviceOption = "auto",
 ) -> None:
     """Index (or update) a media folder: only new or changed files are embedded, deleted ones are dropped."""
@@ -40,19 +44,32 @@ def index_command(
 
     loaded = load_model(model, device)
     report = update_index(index, folder, loaded, model, batch_size, approximate_above, target_recall,
-                          show_progress=sys.stderr.isatty())
+                          show_progress=sys.stderr.isatty(), follow_symlinks=follow_symlinks)
+    print_index_report(report, index)
+
+
+def print_index_report(report: Any, index: Path) -> None:
+    """What a run did, with each file it could not index named once, with its reason."""
+    from omnibind.search.scan import printable
+
     rate = report.embedded / report.seconds if report.seconds else 0.0
-    console.print(f"{report.root}: {report.added} new, {report.changed} changed, {report.restamped} re-stamped, "
-                  f"{report.unchanged} unchanged, {report.removed} removed, {len(report.failed)} failed "
-                  f"in {report.seconds:.1f} s ({rate:.1f} files/s)", highlight=False)
+    say = partial(console.print, highlight=False, markup=False, soft_wrap=True)
+    say(f"{printable(report.root)}: {report.added} new, {report.changed} changed, {report.restamped} re-stamped, "
+        f"{report.unchanged} unchanged, {report.removed} removed, {len(report.failed)} failed, "
+        f"{len(report.still_failed)} failed earlier (unchanged, not retried), {report.skipped_count} skipped "
+        f"in {report.seconds:.1f} s ({rate:.1f} files/s)")
     for modality, count in report.skipped.items():
-        console.print(f"skipped {count} {modality} files: the model has no {modality} tower", highlight=False)
+        say(f"skipped {count} {modality} files: the model has no {modality} tower")
+    for path, reason in report.skipped_files:
+        say(f"skipped: {printable(path)}: {reason}")
     for _, error in report.failed:
-        console.print(f"[yellow]failed:[/yellow] {error}", highlight=False, soft_wrap=True)
+        say(f"failed: {printable(error)}")
+    for _, error in report.still_failed:
+        say(f"failed earlier: {printable(error)}")
     totals = ", ".join(f"{n} {m}" for m, n in sorted(report.totals.items())) or "nothing"
-    console.print(f"{index} holds {totals}", highlight=False)
+    say(f"{index} holds {totals}")
     for modality, info in sorted(report.search.items()):
-        console.print(f"  {modality}: {info.describe()}", highlight=False)
+        say(f"  {modality}: {info.describe()}")
 
 
 @friendly_errors
@@ -126,20 +143,76 @@ def query_flags(searcher: Any) -> str:
 @friendly_errors
 def serve_command(
     index: IndexArgument,
-    host: Annotated[str, typer.Option(help="Interface to listen on (loopback by default).")] = "127.0.0.1",
+    host: Annotated[str, typer.Option(help="Interface to listen on (loopback by default; any other needs --token "
+                                           "or --insecure).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535)] = 8000,
     max_upload_mb: Annotated[float, typer.Option(min=0.01, help="Largest accepted upload, in MiB.")] = 20.0,
+    token: Annotated[str | None, typer.Option(
+        envvar="OMNIBIND_TOKEN", help="Require 'Authorization: Bearer TOKEN' on every request (the web page: open "
+                                      "/?token=TOKEN once). At least 16 of A-Z a-z 0-9 . _ ~ -.")] = None,
+    insecure: Annotated[bool, typer.Option(
+        "--insecure", help="Serve on a non-loopback interface without a token: anyone who can reach it can read "
+                           "every indexed file.")] = False,
+    allowed_host: Annotated[list[str] | None, typer.Option(
+        "--allowed-host", help="A host name clients use to reach the service (repeatable); localhost and IP "
+                               "addresses are always allowed, other Host headers are refused (DNS rebinding).")] = None,
+    cors_origin: Annotated[list[str] | None, typer.Option(
+        "--cors-origin", help="An origin (https://app.example) whose pages may call the API (repeatable); CORS is "
+                              "off by default.")] = None,
+    threads: Annotated[int, typer.Option(
+        min=1, max=256, help="Threads per PyTorch op and FAISS search: each tower embeds its queries on its own "
+                             "thread, so one thread each keeps them from fighting over the cores.")] = 1,
     model: OverrideModelOption = None,
     device: DeviceOption = "auto",
 ) -> None:
     """Serve the index over HTTP: POST /search, /items/{id}, thumbnails, media, /health, the web page at /."""
     import uvicorn
 
+    from omnibind.search.security import Guard, TimedH11Protocol, is_loopback
     from omnibind.search.service import create_app
 
-    app = create_app(open_searcher(index, model, device), max_upload_bytes=int(max_upload_mb * 1024 * 1024))
+    check_exposure(host, token, insecure)
+    set_threads(threads)
+    app: Any = create_app(open_searcher(index, model, device), max_upload_bytes=int(max_upload_mb * 1024 * 1024))
+    if cors_origin:
+        from starlette.middleware.cors import CORSMiddleware
+
+        app = CORSMiddleware(app, allow_origins=list(cors_origin), allow_methods=["GET", "HEAD", "POST"],
+                             allow_headers=["authorization", "content-type", "range"])
+    app = Guard(app, token=token, allowed_hosts=list(allowed_host or ()))
+    if not is_loopback(host):
+        how = "with a bearer token" if token else "WITHOUT a token (--insecure): anyone who can reach it can read it"
+        errors.print(f"warning: serving on {host}, reachable from other machines, {how}", highlight=False)
     console.print(f"serving {index} on http://{host}:{port}/ (OpenAPI spec at /openapi.json)", highlight=False)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    uvicorn.run(app, host=host, port=port, log_level="warning", http=TimedH11Protocol, timeout_keep_alive=5)
+
+
+def set_threads(threads: int) -> None:
+    """Threads per PyTorch op and per FAISS search: requests run side by side on their own threads, and
+    spinning thread teams of each op would fight over the same cores (a 15 ms text forward takes a second)."""
+    import faiss
+    import torch
+
+    torch.set_num_threads(threads)
+    faiss.omp_set_num_threads(threads)
+
+
+TOKEN_CHARACTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~-")
+
+
+def check_exposure(host: str, token: str | None, insecure: bool) -> None:
+    """Refuse a non-loopback bind without a token (unless --insecure), and a token too short or odd to be one."""
+    from omnibind.search.security import is_loopback
+
+    if token is not None and (len(token) < 16 or not set(token) <= TOKEN_CHARACTERS):
+        raise InputError("--token", f"a token of {len(token)} characters" if len(token) < 16 else
+                         "a token with characters outside A-Z a-z 0-9 . _ ~ -",
+                         "at least 16 of A-Z a-z 0-9 . _ ~ - (e.g. from `python -c 'import secrets; "
+                         "print(secrets.token_urlsafe())'`)")
+    if not is_loopback(host) and token is None and not insecure:
+        raise InputError("--host", f"{host} is reachable from other machines and no --token is given",
+                         "--token TOKEN (or OMNIBIND_TOKEN), or --insecure to serve every indexed file to anyone "
+                         "who can reach it")
 
 
 def open_searcher(index: Path, model: str | None, device: str) -> Any:

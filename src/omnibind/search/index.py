@@ -46,6 +46,7 @@ class SearchIndex:
         self.model = ModelIdentity.from_dict(recorded)
         self._lock = threading.Lock()
         self._checked = time.monotonic()
+        self.roots: dict[str, Any] = self.store.meta("roots") or {}
         self.vectors = self._load_or_build(self.store.generation())
 
     @property
@@ -83,6 +84,7 @@ class SearchIndex:
             return False  # another thread is refreshing
         try:
             self._checked = now
+            self.roots = self.store.meta("roots") or {}
             generation = self.store.generation()
             if generation == self.vectors.generation:
                 return False
@@ -113,6 +115,10 @@ class SearchIndex:
     def item(self, item_id: int) -> ItemRecord | None:
         """Metadata of one item, None when no such item is indexed."""
         return self.store.item(item_id)
+
+    def item_vector(self, item_id: int) -> np.ndarray | None:
+        """One item's stored vector (a query for items like it), None when no such item is indexed."""
+        return self.store.vector(item_id, self.embed_dim)
 
     def stats(self) -> dict[str, Any]:
         """Counts per modality and how each is searched (as the vector backend describes it)."""

@@ -115,8 +115,49 @@ class Searcher:
     def search(self, modality: str, source: QuerySource, k: int = 10,
                only: Collection[str] | None = None) -> list[Hit]:
         """The k indexed items closest to the query, optionally restricted to some item modalities."""
-        if not 1 <= k <= MAX_K:
-            raise InputError("k", f"got {k}", f"a number of results from 1 to {MAX_K}")
+        self._check_k(k)
         if only is not None:
             self.check_filter(only)
-        return self.index.search(self.embed(modality, source), k, only)
+        return self.search_vector(self.embed(modality, source), k, only, modality)
+
+    def _check_k(self, k: int) -> None:
+        if not 1 <= k <= MAX_K:
+            raise InputError("k", f"got {k}", f"a number of results from 1 to {MAX_K}")
+
+    def prepare(self, modality: str, source: QuerySource) -> Any:
+        """What the tower takes for one query, without running it: a media file decoded to its (C, ...) tensor,
+        or a typed query checked (the service decodes in its pool, then schedules the tower)."""
+        self.check_query_modality(modality)
+        if not registry.get(modality).is_media:
+            if not isinstance(source, str) or not source.strip():
+                raise InputError(modality, "empty text" if isinstance(source, str) else f"got {type(source).__name__}",
+                                 f"a non-empty {modality} query")
+            return source
+        if not isinstance(source, bytes | bytearray | str | os.PathLike):
+            raise InputError(modality, f"got {type(source).__name__}", "a file path or the file's bytes")
+        return self.model.processors[modality].one(bytes(source) if isinstance(source, bytearray) else source)
+
+    def cached(self, modality: str, text: str) -> np.ndarray | None:
+        """A query's vector when it was embedded recently: a typed query by its text, an uploaded file by
+        "sha256:<its hash>" (the service's key)."""
+        with self._lock:
+            found = self._typed.get((modality, text))
+            if found is not None:
+                self._typed.move_to_end((modality, text))
+            return found
+
+    def remember(self, modality: str, text: str, vector: np.ndarray) -> None:
+        """Keep a query's vector for the next identical query (keyed as in `cached`)."""
+        with self._lock:
+            self._typed[(modality, text)] = vector
+            if len(self._typed) > TEXT_CACHE_SIZE:
+                self._typed.popitem(last=False)
+
+    def search_vector(self, vector: np.ndarray, k: int = 10, only: Collection[str] | None = None,
+                      modality: str = "query") -> list[Hit]:
+        """The k indexed items closest to an embedded query; a vector that is not finite is refused."""
+        self._check_k(k)
+        if not np.isfinite(vector).all():
+            raise InputError(modality, "its embedding is not finite (the input is degenerate)",
+                             "an input the model can embed")
+        return self.index.search(vector, k, only)

@@ -9,6 +9,7 @@ that metadata flattened beside its fixed fields, as the index's records do (see 
 
 from __future__ import annotations
 
+import mimetypes
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -18,13 +19,15 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError
 
 import omnibind.modalities as registry
+from omnibind.errors import InputError
 from omnibind.search.index import Hit
-from omnibind.search.query import one_of, query_order
+from omnibind.search.query import MAX_K, one_of, query_order
 from omnibind.search.store import ItemRecord
 
 MAX_RESULTS = 100
 DEFAULT_RESULTS = 12
 MAX_TEXT = 1000
+MAX_DEPTH = MAX_K  # how deep one query pages: offset + k <= MAX_DEPTH
 
 
 class RegisteredName:
@@ -62,6 +65,14 @@ class TextQuery(BaseModel):
     text: str = Field(min_length=1, max_length=MAX_TEXT, description="What to look for, e.g. 'a dog on a beach'.")
     k: int = Field(DEFAULT_RESULTS, ge=1, le=MAX_RESULTS, description="Number of results.")
     modality: MediaModality | None = Field(None, description="Only return items of this modality.")
+    offset: int = Field(0, ge=0, le=MAX_DEPTH - 1, description=f"Results to skip (the next page starts at the "
+                        f"previous offset + k); offset + k is at most {MAX_DEPTH}.")
+
+
+def check_depth(offset: int, k: int) -> None:
+    """Refuse a page that ends past MAX_DEPTH results (the index is searched for offset + k hits)."""
+    if offset + k > MAX_DEPTH:
+        raise InputError("offset", f"got {offset} with k {k}", f"offset + k of at most {MAX_DEPTH}")
 
 
 class Item(BaseModel):
@@ -70,7 +81,7 @@ class Item(BaseModel):
 
     model_config = ConfigDict(extra="allow")
     id: int
-    path: str
+    path: str = Field(description="The file's path relative to the indexed folder (never a server path).")
     name: str
     modality: str = Field(description="The item's media modality (one of /health's item_modalities).")
     size: int
@@ -79,12 +90,16 @@ class Item(BaseModel):
     indexed_at: float
     thumbnail_url: str
     media_url: str
+    media_type: str | None = Field(None, description="The file's media type, guessed from its name (e.g. "
+                                   "image/webp), so a client can choose how to show it.")
 
     @classmethod
-    def of(cls, record: ItemRecord) -> Item:
-        """The API form of a stored record."""
-        return cls(**{**record.to_dict(), "name": Path(record.path).name,
-                      "thumbnail_url": f"/items/{record.id}/thumbnail", "media_url": f"/items/{record.id}/media"})
+    def of(cls, record: ItemRecord, path: str | None = None) -> Item:
+        """The API form of a stored record; `path` is what responses show (relative to the indexed folder),
+        by default the file's name: a server path is never sent."""
+        return cls(**{**record.to_dict(), "path": path or Path(record.path).name, "name": Path(record.path).name,
+                      "thumbnail_url": f"/items/{record.id}/thumbnail", "media_url": f"/items/{record.id}/media",
+                      "media_type": mimetypes.guess_type(record.path)[0]})
 
 
 class Result(BaseModel):
@@ -94,9 +109,9 @@ class Result(BaseModel):
     item: Item
 
     @classmethod
-    def of(cls, hit: Hit) -> Result:
-        """The API form of a search hit."""
-        return cls(score=hit.score, item=Item.of(hit.item))
+    def of(cls, hit: Hit, path: str | None = None) -> Result:
+        """The API form of a search hit (`path`: as in Item.of)."""
+        return cls(score=hit.score, item=Item.of(hit.item, path))
 
 
 class QueryEcho(BaseModel):
@@ -106,6 +121,9 @@ class QueryEcho(BaseModel):
     text: str | None = None
     filename: str | None = None
     filter: MediaModality | None = None
+    item: int | None = Field(None, exclude_if=lambda value: value is None,
+                             description="The indexed item whose stored vector is the query "
+                             "(GET /items/{id}/similar); absent for other queries.")
 
 
 class SearchResponse(BaseModel):
@@ -114,6 +132,7 @@ class SearchResponse(BaseModel):
     query: QueryEcho
     results: list[Result]
     took_ms: float
+    offset: int = Field(0, description="How many better results came before these (the request's offset).")
 
 
 class PartSearch(BaseModel):
@@ -142,6 +161,7 @@ class Health(BaseModel):
                                                    "filtered by.")
     search: dict[str, PartSearch]
     max_upload_bytes: int
+    max_depth: int = Field(MAX_DEPTH, description="How deep a query can page: its offset + k is at most this.")
 
 
 class ErrorBody(BaseModel):
@@ -152,6 +172,7 @@ class ErrorBody(BaseModel):
 
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the error statuses a route can answer."""
-    reasons = {400: "Bad input", 404: "No such item", 410: "File changed or removed since indexing",
-               413: "Upload too large", 415: "Unsupported content type", 422: "Invalid request"}
+    reasons = {400: "Bad input", 401: "Missing or wrong token", 404: "No such item",
+               410: "File changed or removed since indexing", 413: "Upload too large", 415: "Unsupported content type",
+               416: "Range outside the file", 422: "Invalid request", 503: "Busy: retry after the Retry-After seconds"}
     return {code: {"model": ErrorBody, "description": reasons[code]} for code in codes}

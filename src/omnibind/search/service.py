@@ -1,45 +1,57 @@
 """The search service (FastAPI): search by text or by an uploaded file of any registered media modality (a
 picture, a sound, ...), item metadata, previews (drawn by each item's modality), media playback, health, and
 the web page at `/`. Files are only ever served for indexed items, looked up by id, and only while they still
-match what was indexed; bad input is answered 4xx with a one-line reason."""
+match what was indexed (search/files.py); bad input is answered 4xx with a one-line JSON reason, and a full
+decode pool 503 with Retry-After. Uploads are decoded in a bounded pool and each tower embeds its queued
+queries in micro-batches on its own thread (search/scheduler.py), so text queries do not wait for uploads.
+Responses carry paths relative to the indexed folder, never a server path."""
 
 from __future__ import annotations
 
+import hashlib
 import mimetypes
+import os
+import re
 import time
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import omnibind.modalities as registry
-from omnibind.errors import InputError
-from omnibind.search.limits import BodyLimit
+from omnibind.errors import InputError, UploadError
+from omnibind.search.files import FileGuard, FileResponse, byte_range, relative_path
+from omnibind.search.limits import BODY_IDLE_SECONDS, BodyLimit
 from omnibind.search.query import Searcher, one_of
+from omnibind.search.scheduler import DECODE_QUEUE, DECODE_WORKERS, BusyError, DecodePool, TowerScheduler
 from omnibind.search.schemas import (
     DEFAULT_RESULTS,
+    MAX_DEPTH,
     MAX_RESULTS,
     Health,
     Item,
+    MediaModality,
     QueryEcho,
     Result,
     SearchResponse,
     TextQuery,
+    check_depth,
     error_responses,
 )
 from omnibind.search.store import MAX_ITEM_ID, ItemRecord
 from omnibind.search.uploads import MAX_UPLOAD_BYTES, accepted_types, noun, upload_modality
 
 MULTIPART_OVERHEAD = 64 * 1024
+FORM_INT = re.compile(r"[0-9]{1,6}")  # ASCII digits only: int() also reads "٥", "²" fails, 5000 digits is slow
 ItemId = Annotated[int, PathParam(ge=1, le=MAX_ITEM_ID, description="Item id, as returned by /search.")]
 
 
@@ -58,6 +70,8 @@ def search_body() -> dict[str, Any]:
                         "file": {"type": "string", "format": "binary",
                                  "description": f"The query: {one_of(noun(m) for m in media)}."},
                         "k": {"type": "integer", "minimum": 1, "maximum": MAX_RESULTS, "default": DEFAULT_RESULTS},
+                        "offset": {"type": "integer", "minimum": 0, "maximum": MAX_DEPTH - 1, "default": 0,
+                                   "description": f"Results to skip; offset + k is at most {MAX_DEPTH}."},
                         "modality": {"type": "string", "enum": [m.name for m in media],
                                      "description": "Only return items of this modality."},
                     },
@@ -68,37 +82,54 @@ def search_body() -> dict[str, Any]:
     }
 
 
+def item_links(item_id: str, own: str = "") -> dict[str, Any]:
+    """OpenAPI links from an answer that names an item (`item_id`, a runtime expression) to the operations
+    on it, so that clients and stateful fuzzers can follow them."""
+    operations = {"item": "GetItem", "thumbnail": "GetThumbnail", "media": "GetMedia", "media_headers": "HeadMedia"}
+    return {name: {"operationId": operation, "parameters": {"item_id": item_id}}
+            for operation, name in operations.items() if operation != own}
+
+
 def static_folder() -> Path:
     """The web page's files (package data of omnibind.search)."""
     return Path(str(resources.files("omnibind.search") / "static"))
 
 
-def create_app(searcher: Searcher, max_upload_bytes: int = MAX_UPLOAD_BYTES) -> FastAPI:
-    """The FastAPI app serving one index; wrap it with uvicorn (see `omnibind serve`)."""
+def create_app(searcher: Searcher, max_upload_bytes: int = MAX_UPLOAD_BYTES, decode_workers: int = DECODE_WORKERS,
+               decode_queue: int = DECODE_QUEUE, body_idle_seconds: float = BODY_IDLE_SECONDS) -> FastAPI:
+    """The FastAPI app serving one index; wrap it with uvicorn (see `omnibind serve`, which also adds the Host
+    allow-list, the token and CORS)."""
     app = FastAPI(title="omnibind search", version="1", description="Search a media folder by text, picture or sound.",
                   docs_url="/docs", redoc_url=None)
     index = searcher.index
-    app.add_middleware(BodyLimit, max_bytes=max_upload_bytes + MULTIPART_OVERHEAD)
+    pool, towers, guard = DecodePool(decode_workers, decode_queue), TowerScheduler(searcher.model), FileGuard()
+    app.state.pool, app.state.towers = pool, towers
+    app.router.on_shutdown.extend([pool.close, towers.close])
+    app.add_middleware(BodyLimit, max_bytes=max_upload_bytes + MULTIPART_OVERHEAD, idle_seconds=body_idle_seconds)
     _install_error_handlers(app)
     page = (static_folder() / "index.html").read_text()
     app.mount("/static", StaticFiles(directory=static_folder()), name="static")
+
+    def item_of(record: ItemRecord) -> Item:
+        return Item.of(record, relative_path(record.path, index.roots))
 
     @app.get("/", include_in_schema=False)
     def home() -> HTMLResponse:
         return HTMLResponse(page)
 
-    @app.get("/health", response_model=Health)
+    @app.get("/health", response_model=Health, operation_id="health")
     def health() -> Health:
         """Whether the service is up, with the index's size, model, modalities and search method."""
         index.refresh()
         stats = index.stats()
-        return Health(status="ok", items=stats["items"], modalities=stats["modalities"], model=index.model.name,
-                      embed_dim=index.embed_dim, query_modalities=list(searcher.query_modalities),
-                      item_modalities=list(searcher.item_modalities), search=stats["search"],
-                      max_upload_bytes=max_upload_bytes)
+        return Health(status="ok", items=stats["items"], modalities=stats["modalities"],
+                      model=display_name(index.model.name), embed_dim=index.embed_dim,
+                      query_modalities=list(searcher.query_modalities), item_modalities=list(searcher.item_modalities),
+                      search=stats["search"], max_upload_bytes=max_upload_bytes)
 
     @app.post("/search", response_model=SearchResponse, openapi_extra={"requestBody": search_body()},
-              responses=error_responses(400, 413, 415, 422))
+              operation_id="search", responses={200: {"links": item_links("$response.body#/results/0/item/id")},
+                                                **error_responses(400, 413, 415, 422, 503)})
     async def search(request: Request) -> SearchResponse:
         """Search by text (a JSON body) or by an uploaded media file (multipart field `file`)."""
         start = time.perf_counter()
@@ -106,49 +137,142 @@ def create_app(searcher: Searcher, max_upload_bytes: int = MAX_UPLOAD_BYTES) -> 
         if kind == "application/json":
             query = _parse_text_query(await request.body())
             echo = QueryEcho(modality=registry.TEXT.name, text=query.text, filter=query.modality)
-            source: str | bytes = query.text
-            k, only = query.k, query.modality
+            k, only, offset = query.k, query.modality, query.offset
+            check_depth(offset, k)
+            vector = await _embed_typed(searcher, towers, echo.modality, query.text)
         elif kind == "multipart/form-data":
-            source, echo, k = await _parse_upload(request, searcher, max_upload_bytes)
+            data, echo, k, offset = await _parse_upload(request, searcher, max_upload_bytes)
             only = echo.filter
+            check_depth(offset, k)
+            vector = await _embed_upload(searcher, pool, towers, echo, data)
         else:
             raise HTTPException(415, f"request body: content type {kind or 'missing'!r} is not accepted "
                                      "(expected application/json with a text query, or multipart/form-data "
                                      "with a file)")
-        hits = await run_in_threadpool(searcher.search, echo.modality, source, k, None if only is None else [only])
-        return SearchResponse(query=echo, results=[Result.of(hit) for hit in hits],
-                              took_ms=round(1000 * (time.perf_counter() - start), 3))
+        hits = await run_in_threadpool(searcher.search_vector, vector, offset + k, None if only is None else [only],
+                                       echo.modality)
+        return SearchResponse(query=echo, results=[Result(score=hit.score, item=item_of(hit.item))
+                                                   for hit in hits[offset:]],
+                              took_ms=round(1000 * (time.perf_counter() - start), 3), offset=offset)
 
-    @app.get("/items/{item_id}", response_model=Item, responses=error_responses(404, 422))
+    @app.get("/items/{item_id}/similar", response_model=SearchResponse, responses=error_responses(400, 404, 422))
+    def similar(item_id: ItemId,
+                k: Annotated[int, Query(ge=1, le=MAX_RESULTS, description="Number of results.")] = DEFAULT_RESULTS,
+                offset: Annotated[int, Query(ge=0, le=MAX_DEPTH - 1, description="Results to skip; offset + k is at "
+                                             f"most {MAX_DEPTH}.")] = 0,
+                modality: Annotated[MediaModality | None, Query(description="Only return items of this modality.")]
+                = None) -> SearchResponse:
+        """More like this: items closest to an indexed item, searched by its stored vector (nothing is uploaded or
+        embedded again); the item itself comes first, at a score of about 1, unless the filter leaves it out."""
+        start = time.perf_counter()
+        check_depth(offset, k)
+        record = _record(searcher, item_id)
+        vector = index.item_vector(item_id)
+        if vector is None:  # deleted between the two reads
+            raise HTTPException(404, f"item {item_id}: not in the index")
+        hits = searcher.search_vector(vector, offset + k, None if modality is None else [modality], record.modality)
+        echo = QueryEcho(modality=record.modality, filename=Path(record.path).name, filter=modality, item=item_id)
+        return SearchResponse(query=echo, results=[Result(score=hit.score, item=item_of(hit.item))
+                                                   for hit in hits[offset:]],
+                              took_ms=round(1000 * (time.perf_counter() - start), 3), offset=offset)
+
+    @app.get("/items/{item_id}", response_model=Item, operation_id="item",
+             responses={200: {"links": item_links("$response.body#/id", own="item")}, **error_responses(404, 422)})
     def item(item_id: ItemId) -> Item:
         """Metadata of one indexed item."""
-        return Item.of(_record(searcher, item_id))
+        return item_of(_record(searcher, item_id))
 
-    @app.get("/items/{item_id}/thumbnail", response_class=Response, responses={
+    @app.get("/items/{item_id}/thumbnail", response_class=Response, operation_id="thumbnail", responses={
         200: {"content": {"image/jpeg": {}, "image/png": {}}, "description": "A preview drawn by the item's "
               "modality (a JPEG of a picture, a PNG waveform of a sound, ...)"}, **error_responses(404, 410, 422)})
     def thumbnail(item_id: ItemId) -> Response:
         """A small preview: the picture scaled down, the sound's waveform, as the item's modality draws it."""
-        record = _current_file(searcher, item_id)
+        record = _record(searcher, item_id)
+        _close(guard.open(record, index.roots).fd)  # served only while it is still the indexed file
         try:
             data, kind = _preview(record.path, record.modality, record.sha256)
         except NotImplementedError as err:
             raise HTTPException(404, f"item {item_id}: {record.modality} items have no preview") from err
-        except (InputError, OSError, RuntimeError, ValueError) as err:
-            raise HTTPException(410, f"item {item_id}: cannot be decoded any more ({err})") from err
+        except Exception as err:  # a decoder boundary: the file no longer decodes
+            raise HTTPException(410, f"item {item_id}: cannot be decoded any more ({_one_line(err)})") from err
         return Response(data, media_type=kind, headers={"cache-control": "private, max-age=3600"})
 
-    @app.get("/items/{item_id}/media", response_class=FileResponse, responses={
-        200: {"content": {kind: {} for kind in accepted_types()}, "description": "The indexed file (range "
-              "requests supported, for audio playback)"}, **error_responses(404, 410, 422)})
-    def media(item_id: ItemId) -> FileResponse:
+    media_responses: dict[int | str, dict[str, Any]] = {
+        200: {"content": {kind: {} for kind in accepted_types()}, "description": "The indexed file"},
+        206: {"content": {kind: {} for kind in accepted_types()}, "description": "One byte range of the indexed "
+              "file (Range: bytes=START-END), for audio playback"},
+        **error_responses(400, 404, 410, 416, 422)}
+
+    @app.head("/items/{item_id}/media", response_class=Response, responses=media_responses,
+              operation_id="media_headers")
+    def media_headers(item_id: ItemId, request: Request) -> Response:
+        """The headers GET would send for the indexed file (its length, type, ranges), without the body."""
+        return media(item_id, request)
+
+    @app.get("/items/{item_id}/media", response_class=Response, responses=media_responses, operation_id="media")
+    def media(item_id: ItemId, request: Request) -> Response:
         """The indexed file itself, e.g. for an <audio> player."""
-        record = _current_file(searcher, item_id)
+        record = _record(searcher, item_id)
+        opened = guard.open(record, index.roots)
+        try:
+            span = byte_range(request.headers.get("range"), opened.size)
+        except BaseException:
+            _close(opened.fd)
+            raise
         kind = mimetypes.guess_type(record.path)[0] or "application/octet-stream"
-        return FileResponse(record.path, media_type=kind, content_disposition_type="inline",
-                            filename=Path(record.path).name)
+        return FileResponse(opened, kind, Path(record.path).name, span, send_body=request.method != "HEAD")
 
     return app
+
+
+def display_name(model: str) -> str:
+    """How /health names the model: a hub id as is, a local checkpoint by its folder name (no server path)."""
+    path = Path(model)
+    return path.name if path.is_absolute() or path.exists() or model.startswith(".") else model
+
+
+async def _embed_typed(searcher: Searcher, towers: TowerScheduler, modality: str, text: str) -> Any:
+    """A typed query's vector: from the cache, or from its tower's queue."""
+    prepared = searcher.prepare(modality, text)
+    vector = searcher.cached(modality, prepared)
+    if vector is None:
+        vector = await towers.embed(modality, prepared)
+        searcher.remember(modality, prepared, vector)
+    return vector
+
+
+async def _embed_upload(searcher: Searcher, pool: DecodePool, towers: TowerScheduler, echo: QueryEcho,
+                        data: bytes) -> Any:
+    """An upload decoded in the bounded pool (decoder errors answered 422 naming the file), then embedded; the same
+    bytes again (the page re-runs a query when its filter changes) are answered from the cache by their hash."""
+    name = f"file {echo.filename[:80]!r}" if echo.filename else "file"
+    searcher.check_query_modality(echo.modality)
+    key = "sha256:" + hashlib.sha256(data).hexdigest()
+    cached = searcher.cached(echo.modality, key)
+    if cached is not None:
+        return cached
+    try:
+        tensor = await pool.run(name, lambda: searcher.prepare(echo.modality, data))
+    except InputError as err:
+        raise UploadError(422, name, err.problem, err.expected) from err
+    except BusyError:
+        raise
+    except Exception as err:  # a decoder boundary: whatever it raises, the answer names the upload
+        raise UploadError(422, name, f"cannot decode ({_one_line(err)})", registry.get(echo.modality).expected) \
+            from err
+    vector = await towers.embed(echo.modality, tensor)
+    searcher.remember(echo.modality, key, vector)
+    return vector
+
+
+def _one_line(err: BaseException) -> str:
+    from omnibind.preprocess.image import decoder_reason
+
+    return decoder_reason(err).splitlines()[0] if str(err) else type(err).__name__
+
+
+def _close(fd: int) -> None:
+    os.close(fd)
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -161,6 +285,10 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, err: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": _validation_message(err.errors())}, status_code=422)
+
+    @app.exception_handler(BusyError)
+    async def busy(request: Request, err: BusyError) -> JSONResponse:
+        return JSONResponse({"detail": str(err)}, status_code=503, headers={"retry-after": str(err.retry_after)})
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, err: StarletteHTTPException) -> JSONResponse:
@@ -185,10 +313,11 @@ def _parse_text_query(body: bytes) -> TextQuery:
         raise RequestValidationError(err.errors()) from err
 
 
-async def _parse_upload(request: Request, searcher: Searcher, max_bytes: int) -> tuple[bytes, QueryEcho, int]:
-    """The uploaded file's bytes, the query echo (modality, file name, filter) and k."""
+async def _parse_upload(request: Request, searcher: Searcher,
+                        max_bytes: int) -> tuple[bytes, QueryEcho, int, int]:
+    """The uploaded file's bytes, the query echo (modality, file name, filter), k and the offset."""
     try:
-        form = await request.form(max_files=1, max_fields=4, max_part_size=64 * 1024)
+        form = await request.form(max_files=1, max_fields=5, max_part_size=64 * 1024)
     except HTTPException:
         raise
     except Exception as err:  # python-multipart raises several types on malformed bodies
@@ -198,26 +327,28 @@ async def _parse_upload(request: Request, searcher: Searcher, max_bytes: int) ->
     if upload is None or isinstance(upload, str):
         raise InputError("file", "missing", f"{one_of(noun(m) for m in registry.media())} in the multipart "
                                             "field 'file'")
-    unknown = sorted(set(form.keys()) - {"file", "k", "modality"})
+    unknown = sorted(set(form.keys()) - {"file", "k", "offset", "modality"})
     if unknown:
-        raise InputError(unknown[0], "unknown form field", "only the fields file, k and modality")
+        raise InputError(unknown[0], "unknown form field", "only the fields file, k, offset and modality")
     repeated = sorted(name for name in set(form.keys()) if len(form.getlist(name)) > 1)
     if repeated:
         raise InputError(repeated[0], f"given {len(form.getlist(repeated[0]))} times", "at most once")
     k = _form_int(form.get("k"), "k", DEFAULT_RESULTS, 1, MAX_RESULTS)
+    offset = _form_int(form.get("offset"), "offset", 0, 0, MAX_DEPTH - 1)
     only = form.get("modality")
     if only is not None and only not in registry.media_names():
         raise InputError("modality", f"got {str(only)[:40]!r}", one_of(searcher.item_modalities))
     data = await upload.read(max_bytes + 1)
-    modality = upload_modality(data, upload.content_type, upload.filename, max_bytes=max_bytes)
+    field = f"file {upload.filename[:80]!r}" if upload.filename else "file"
+    modality = upload_modality(data, upload.content_type, upload.filename, field=field, max_bytes=max_bytes)
     echo = QueryEcho(modality=modality, filename=(upload.filename or None), filter=only)
-    return data, echo, k
+    return data, echo, k, offset
 
 
 def _form_int(value: Any, name: str, default: int, low: int, high: int) -> int:
     if value is None:
         return default
-    if not isinstance(value, str) or not value.strip().lstrip("-").isdigit() or not low <= int(value) <= high:
+    if not isinstance(value, str) or not FORM_INT.fullmatch(value.strip()) or not low <= int(value) <= high:
         raise InputError(name, f"got {str(value)[:40]!r}", f"an integer from {low} to {high}")
     return int(value)
 
@@ -226,18 +357,6 @@ def _record(searcher: Searcher, item_id: int) -> ItemRecord:
     record = searcher.index.item(item_id)
     if record is None:
         raise HTTPException(404, f"item {item_id}: not in the index")
-    return record
-
-
-def _current_file(searcher: Searcher, item_id: int) -> ItemRecord:
-    """The item, only while its file still has the size and mtime that were indexed."""
-    record = _record(searcher, item_id)
-    try:
-        stat = Path(record.path).stat()
-    except OSError as err:
-        raise HTTPException(410, f"item {item_id}: its file is gone since indexing (re-run omnibind index)") from err
-    if (stat.st_size, stat.st_mtime_ns) != (record.size, record.mtime_ns):
-        raise HTTPException(410, f"item {item_id}: its file changed since indexing (re-run omnibind index)")
     return record
 
 

@@ -217,14 +217,15 @@ class Store:
             ).fetchall()
         return {path: KnownFile(id_, size, mtime, sha) for path, id_, size, mtime, sha in rows}
 
-    def known_failures(self, root: str) -> dict[str, tuple[int, int]]:
-        """Files under `root` that failed to decode, keyed by path, with the (size, mtime_ns) that failed."""
+    def known_failures(self, root: str) -> dict[str, tuple[int, int, str]]:
+        """Files under `root` that failed to decode, keyed by path, with the (size, mtime_ns) that failed and
+        the reason."""
         prefix = root.rstrip("/") + "/"
         with self._lock:
             rows = self._db.execute(
-                "SELECT path, size, mtime_ns FROM failures WHERE substr(path, 1, ?) = ?", (len(prefix), prefix)
+                "SELECT path, size, mtime_ns, error FROM failures WHERE substr(path, 1, ?) = ?", (len(prefix), prefix)
             ).fetchall()
-        return {path: (size, mtime) for path, size, mtime in rows}
+        return {path: (size, mtime, error) for path, size, mtime, error in rows}
 
     @staticmethod
     def add_items(db: sqlite3.Connection, infos: Sequence[MediaInfo], vectors: np.ndarray) -> None:
@@ -278,6 +279,14 @@ class Store:
                 f"SELECT {', '.join(ITEM_COLUMNS)} FROM items WHERE id IN ({','.join('?' * len(ids))})", ids
             ).fetchall()
         return {row[0]: _record(row) for row in rows}
+
+    def vector(self, item_id: int, dim: int) -> np.ndarray | None:
+        """One item's stored (dim,) vector, None when there is no such item (for "more like this")."""
+        if not 0 < item_id <= MAX_ITEM_ID:
+            return None
+        with self._lock:
+            row = self._db.execute("SELECT vector FROM items WHERE id = ?", (item_id,)).fetchone()
+        return None if row is None else _vector(row[0], dim, item_id).copy()
 
     def counts(self) -> dict[str, int]:
         """Number of items per modality."""

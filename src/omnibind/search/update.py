@@ -4,6 +4,11 @@ A run compares the folder with SQLite, drops deleted files, and embeds new or ch
 batch is committed in one transaction (metadata and vectors together), so a run killed at any point keeps
 every batch it committed, and the next run picks up exactly the files still missing. A file whose mtime
 changed but whose content hash did not is only re-stamped, not re-embedded.
+
+No file can stop a run: one that cannot be read or decoded (whatever its decoder raises) is recorded as a
+failure with its reason and retried only once it changes; entries that are not indexable files (empty files,
+FIFOs, links, names that are not UTF-8) are skipped and named. Each file is hashed in chunks and decoded by its
+modality from its path, which reads only what it uses (an image's header and pixels, a sound's first clip).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from omnibind.search.ann import APPROXIMATE_ABOVE, TARGET_RECALL
 from omnibind.search.backend import SearchInfo
 from omnibind.search.identity import ModelIdentity, check_same_model, identify
 from omnibind.search.lock import LOCK_FILE, exclusive_writer
-from omnibind.search.scan import FoundFile, describe, walk_media
+from omnibind.search.scan import FoundFile, SkippedFile, describe, file_hash, walk_media
 from omnibind.search.store import DB_FILE, KnownFile, Store
 
 StepHook = Callable[[str], None]
@@ -44,7 +49,9 @@ class UpdateReport:
     unchanged: int = 0
     removed: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
+    still_failed: list[tuple[str, str]] = field(default_factory=list)
     skipped: dict[str, int] = field(default_factory=dict)
+    skipped_files: list[tuple[str, str]] = field(default_factory=list)
     totals: dict[str, int] = field(default_factory=dict)
     search: dict[str, SearchInfo] = field(default_factory=dict)
     seconds: float = 0.0
@@ -53,6 +60,11 @@ class UpdateReport:
     def embedded(self) -> int:
         """Files embedded by this run (new plus changed)."""
         return self.added + self.changed
+
+    @property
+    def skipped_count(self) -> int:
+        """Files left out: those of modalities the model has no tower for, and entries that are not indexable."""
+        return sum(self.skipped.values()) + len(self.skipped_files)
 
 
 @dataclass
@@ -63,6 +75,8 @@ class Plan:
     removed: list[str]
     unchanged: int
     skipped: dict[str, int]
+    skipped_files: list[tuple[str, str]] = field(default_factory=list)
+    still_failed: list[tuple[str, str]] = field(default_factory=list)
 
 
 def update_index(
@@ -75,9 +89,11 @@ def update_index(
     target_recall: float = TARGET_RECALL,
     show_progress: bool = False,
     on_step: StepHook | None = None,
+    follow_symlinks: bool = False,
 ) -> UpdateReport:
     """Bring the index in `index` up to date with the media files under `root` (every registered media
-    modality the model has a tower for; files of others are counted as skipped)."""
+    modality the model has a tower for; files of others are counted as skipped). Symbolic links are skipped
+    unless `follow_symlinks` (then the service may serve their targets, wherever they are)."""
     start = time.perf_counter()
     step = on_step or (lambda name: None)
     root_path, folder = _check_paths(root, index)
@@ -93,17 +109,20 @@ def update_index(
             check_same_model(folder, ModelIdentity.from_dict(store.meta("model")), identity, model)
             # The same weights may have moved (or been fingerprinted by older code): record them as they are now.
             options = {"approximate_above": approximate_above, "target_recall": target_recall}
-            store.set_meta({"model": identity.to_dict(), "ann": options})
+            roots = {**(store.meta("roots") or {}), str(root_path): {"follow_symlinks": follow_symlinks}}
+            store.set_meta({"model": identity.to_dict(), "ann": options, "roots": roots})
             known = store.known_files(str(root_path))
-            plan = plan_changes(store, root_path, known, model.modalities, skip=[folder])
-            report.unchanged, report.skipped = plan.unchanged, plan.skipped
+            plan = plan_changes(store, root_path, known, model.modalities, skip=[folder],
+                                follow_symlinks=follow_symlinks)
+            report.unchanged, report.skipped, report.skipped_files = plan.unchanged, plan.skipped, plan.skipped_files
+            report.still_failed = plan.still_failed
             step("scanned")
             if plan.removed:
                 with store.transaction() as db:
                     Store.remove_paths(db, plan.removed)
                 report.removed = sum(path in known for path in plan.removed)
                 step("removed")
-            _embed_all(store, model, plan.todo, known, batch_size, report, show_progress, step)
+            _embed_all(store, model, plan.todo, known, batch_size, report, show_progress, step, follow_symlinks)
             search = _current_vectors(store, folder, identity.embed_dim, options, step)
             report.totals, report.search = store.counts(), search
             step("done")
@@ -129,24 +148,30 @@ def _check_paths(root: str | Path, index: str | Path) -> tuple[Path, Path]:
 
 
 def plan_changes(store: Store, root: Path, known: dict[str, KnownFile], modalities: Sequence[str],
-                 skip: Sequence[Path] = ()) -> Plan:
-    """Which files to (re-)embed, which indexed paths are gone, and how many files the model cannot embed."""
+                 skip: Sequence[Path] = (), follow_symlinks: bool = False) -> Plan:
+    """Which files to (re-)embed, which indexed paths are gone, how many files the model cannot embed, which
+    entries are not indexable, and which files failed before and have not changed since (not retried)."""
     failures = store.known_failures(str(root))
     todo, seen, skipped, unchanged = [], set(), Counter(), 0
-    for found in walk_media(root, skip):
+    skipped_files, still_failed = [], []
+    for found in walk_media(root, skip, follow_symlinks):
+        if isinstance(found, SkippedFile):
+            skipped_files.append((found.path, found.reason))
+            continue
         if found.modality not in modalities:
             skipped[found.modality] += 1
             continue
         seen.add(found.path)
         old = known.get(found.path)
+        failure = failures.get(found.path)
         if old is not None and (old.size, old.mtime_ns) == (found.size, found.mtime_ns):
             unchanged += 1
-        elif old is None and failures.get(found.path) == (found.size, found.mtime_ns):
-            unchanged += 1  # failed before and not modified since: do not retry
+        elif old is None and failure is not None and failure[:2] == (found.size, found.mtime_ns):
+            still_failed.append((found.path, failure[2]))  # failed before and not modified since: not retried
         else:
             todo.append(found)
     removed = sorted((set(known) | set(failures)) - seen)
-    return Plan(todo, removed, unchanged, dict(skipped))
+    return Plan(todo, removed, unchanged, dict(skipped), skipped_files, still_failed)
 
 
 def _batches(files: list[FoundFile], size: int) -> Iterator[tuple[str, list[FoundFile]]]:
@@ -160,23 +185,22 @@ def _batches(files: list[FoundFile], size: int) -> Iterator[tuple[str, list[Foun
 
 
 def _embed_all(store: Store, model: OmniBind, todo: list[FoundFile], known: dict[str, KnownFile], batch_size: int,
-               report: UpdateReport, show_progress: bool, step: StepHook) -> None:
+               report: UpdateReport, show_progress: bool, step: StepHook, follow_symlinks: bool = False) -> None:
     with progress_bar(disable=not show_progress) as progress:
         task = progress.add_task("indexing", total=len(todo), unit="files")
         for modality, batch in _batches(todo, batch_size):
             fresh, restamped, failed, tensors = [], [], [], []
             for found in batch:
                 try:
-                    data = Path(found.path).read_bytes()
-                    info = describe(found, data)
+                    info = describe(found, file_hash(found, follow_symlinks))
                     old = known.get(found.path)
                     if old is not None and old.sha256 == info.sha256:
                         restamped.append(info)
                         continue
-                    tensors.append(model.processors[modality].one(data))
+                    tensors.append(model.processors[modality].one(found.path))
                     fresh.append(info)
-                except (InputError, OSError) as err:
-                    failed.append((found.path, found.size, found.mtime_ns, str(err)))
+                except Exception as err:  # a decoder boundary: no file may stop the run
+                    failed.append((found.path, found.size, found.mtime_ns, failure_reason(found.path, err)))
             vectors = _embed(model, modality, tensors)
             step("batch-embedded")
             with store.transaction() as db:
@@ -190,6 +214,14 @@ def _embed_all(store: Store, model: OmniBind, todo: list[FoundFile], known: dict
             report.restamped += len(restamped)
             report.failed += [(path, error) for path, _, _, error in failed]
             progress.advance(task, len(batch))
+
+
+def failure_reason(path: str, err: BaseException) -> str:
+    """One line naming the file and what went wrong (InputErrors already name it; others are named here)."""
+    if isinstance(err, InputError):
+        return str(err)
+    detail = (err.strerror if isinstance(err, OSError) and err.strerror else str(err)) or type(err).__name__
+    return f"{path}: cannot be indexed ({type(err).__name__}: {detail})"
 
 
 @torch.no_grad()
