@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+import torch
+from PIL import Image, ImageDraw
 
 from omnibind.errors import InputError
 from omnibind.preprocess.image import ImagePreprocessor, load_image
@@ -89,3 +90,27 @@ def test_bad_files_raise_clear_errors(tmp_path: Path, make, fragment: str) -> No
 def test_bad_bytes_are_named() -> None:
     with pytest.raises(InputError, match="<bytes>"):
         load_image(b"not an image")
+
+
+def _palette_png(size: tuple[int, int]) -> bytes:
+    image = Image.new("RGB", size, "white")
+    ImageDraw.Draw(image).ellipse((10, 10, size[0] - 10, size[1] - 10), fill="red")
+    out = io.BytesIO()
+    image.convert("P", palette=Image.Palette.ADAPTIVE, colors=16).save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_pictures_below_the_reduce_threshold_decode_exactly_as_transformers_does() -> None:
+    """A 200-px palette picture for a 32-px model: full decode, RGB, one bicubic resize (no box reduce)."""
+    data = _palette_png((200, 160))
+    expected = Image.open(io.BytesIO(data)).convert("RGB").resize((32, 32), resample=Image.Resampling.BICUBIC)
+    want = (np.asarray(expected, dtype=np.float32).transpose(2, 0, 1) / 255 - 0.5) / 0.5
+    assert np.abs(ImagePreprocessor(32)(data).numpy() - want).max() < 1e-5
+
+
+def test_very_large_palette_pictures_are_reduced_without_error(monkeypatch) -> None:
+    import omnibind.preprocess.image as image_module
+
+    monkeypatch.setattr(image_module, "REDUCE_ABOVE_PIXELS", 10_000)  # stands for a picture of over 16 MP
+    tensor = ImagePreprocessor(32)(_palette_png((400, 300)))
+    assert tensor.shape == (3, 32, 32) and torch.isfinite(tensor).all()

@@ -2,9 +2,11 @@
 resize to the model resolution, rescale by 1/255, normalise with mean = std = 0.5.
 
 Decoding is bounded: the header is read first and an image over `MAX_SIDE` pixels on a side or `MAX_PIXELS`
-in area is refused before any pixel is decoded (Pillow's own decompression-bomb check included), and a
-picture much larger than the model's input is decoded at a reduced scale (JPEG DCT scaling via `draft`,
-`reduce` for the others) to no less than twice the target size before the bicubic resize."""
+in area is refused before any pixel is decoded (Pillow's own decompression-bomb check included). A picture of
+more than `REDUCE_ABOVE_PIXELS` that is also at least `REDUCE_FACTOR` times the model's input on both sides is
+decoded at a reduced scale (JPEG DCT scaling via `draft`, `reduce` for the others) to no less than twice the
+target size before the bicubic resize; that trades exact parity with transformers (kept for every smaller
+picture) for memory and time on very large ones."""
 
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ EXPECTED = "an image file Pillow can decode (PNG, JPEG, WebP, GIF, BMP, TIFF)"
 MAX_PIXELS = 40_000_000  # decodes to RGB of at most ~120 MB
 MAX_SIDE = 16_384  # per side: a 1 × 40,000,000 strip is as costly to resize as it is cheap to send
 REDUCE_FACTOR = 4  # decode at a reduced scale only when both sides exceed the target this many times
+REDUCE_ABOVE_PIXELS = 16_000_000  # ... and the picture is this large: smaller ones are decoded as transformers does
 _LIMITS = f"at most {MAX_SIDE} pixels on a side and {MAX_PIXELS // 1_000_000} megapixels"
 _OBJECT_REPR = re.compile(r"\s*<[\w.]+ object at 0x[0-9a-f]+>")
 
@@ -94,7 +97,7 @@ def open_image(source: str | os.PathLike | bytes, name: str | None = None) -> It
 
 def load_image(source: ImageInput, target: tuple[int, int] | None = None, name: str | None = None) -> Image.Image:
     """Decode a path, bytes or PIL image into a fully loaded PIL image (the first frame of an animation), with
-    errors naming the source; given a `target` (width, height), a much larger picture is decoded reduced."""
+    errors naming the source; given a `target` (width, height), a very large JPEG is decoded reduced (draft)."""
     if isinstance(source, Image.Image):
         return source
     name = name or source_name(source)
@@ -105,15 +108,14 @@ def load_image(source: ImageInput, target: tuple[int, int] | None = None, name: 
                 if target is not None and _reducible(image.size, target) and image.format == "JPEG":
                     image.draft("RGB", (2 * target[0], 2 * target[1]))
                 image.load()
-                image = reduce_for(image, target)
         except Exception as err:  # truncated data, bad chunks, decoder limits: one clear line naming the file
             raise InputError(name, f"cannot decode image ({decoder_reason(err)})", EXPECTED) from err
     return image
 
 
 def reduce_for(image: Image.Image, target: tuple[int, int] | None) -> Image.Image:
-    """The picture box-reduced by an integer factor to no less than twice `target`, when it is at least
-    `REDUCE_FACTOR` times larger on both sides (else unchanged): the resize then reads 4× fewer pixels or less."""
+    """An RGB picture box-reduced by an integer factor to no less than twice `target` when it is over
+    `REDUCE_ABOVE_PIXELS` and at least `REDUCE_FACTOR` times larger on both sides (else unchanged)."""
     if target is None or not _reducible(image.size, target):
         return image
     factor = min(image.size[0] // (2 * target[0]), image.size[1] // (2 * target[1]))
@@ -121,7 +123,9 @@ def reduce_for(image: Image.Image, target: tuple[int, int] | None) -> Image.Imag
 
 
 def _reducible(size: tuple[int, int], target: tuple[int, int]) -> bool:
-    return size[0] >= REDUCE_FACTOR * target[0] and size[1] >= REDUCE_FACTOR * target[1]
+    """Whether a picture is large enough to be decoded reduced (see the module docstring)."""
+    return (size[0] * size[1] > REDUCE_ABOVE_PIXELS
+            and size[0] >= REDUCE_FACTOR * target[0] and size[1] >= REDUCE_FACTOR * target[1])
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
@@ -150,7 +154,7 @@ class ImagePreprocessor:
         height, width = self.size
         image = load_image(source, (width, height))
         try:
-            image = to_rgb(reduce_for(image, (width, height)))
+            image = reduce_for(to_rgb(image), (width, height))  # to RGB first: palette images cannot reduce
             if image.size != (width, height):
                 image = image.resize((width, height), resample=Image.Resampling.BICUBIC)
         except Exception as err:  # an unusual mode Pillow cannot convert: name the file, not a traceback
