@@ -7,14 +7,14 @@ torch.inference_mode. One random-init transformers SiglipModel is saved with sav
 it back with `SiglipModel.from_pretrained(folder, attn_implementation="sdpa")` and omnibind with
 `omnibind.load(folder)`. Both embed the same inputs; their L2-normalised embeddings must agree within 1e-4
 (max abs) before anything is timed. Timings are interleaved (the A/B order flips every repeat) and the median
-per-batch time is reported as items/s, with the speed-up omnibind/transformers.
+per-batch time is reported as items/s, with the speed-up omnibind/transformers. Results go to
+benchmarks/results/ as JSON with the machine (or --json PATH); a failed parity check exits with status 1.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import platform
 import random
@@ -37,6 +37,9 @@ import omnibind
 from omnibind.hardware import cpu_model
 from omnibind.preprocess.text import train_tokenizer
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_results lives beside this script
+import bench_results
+
 TOL = 1e-4  # fp32, max abs difference of unit embeddings
 TASKS = ("image", "text")
 LIBS = ("transformers", "omnibind")
@@ -56,7 +59,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=1, help="untimed repeats first (default 1)")
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)), help="torch threads (all)")
     parser.add_argument("--depth", type=int, default=12, help="blocks per tower (default 12, the full base model)")
-    parser.add_argument("--json", type=Path, default=None, help="also write the results to this JSON file")
+    parser.add_argument("--json", type=Path, default=None,
+                        help="where to write the results (default: a new file under benchmarks/results/)")
     args = parser.parse_args(argv)
     for name in ("batch", "iters", "threads", "depth"):
         if getattr(args, name) < 1:
@@ -233,10 +237,9 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None, console: Console | None = None) -> dict[str, Any]:
     """Run the benchmark; prints the table, optionally writes --json, and returns the results."""
     args = parse_args(argv)
-    results = run(args, console or Console())
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    console = console or Console()
+    results = run(args, console)
+    console.print(f"written: {bench_results.save('cpu_inference', results, args.json)}")
     return results
 
 

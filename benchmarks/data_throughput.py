@@ -1,26 +1,27 @@
 """PYTHONPATH=src python benchmarks/data_throughput.py [--images 256] [--clips 96] [--workers 0,1,2]
 [--batch 32] [--json results.json]
 
-Data-loader throughput: decoded + preprocessed examples per second, in total and per worker, for images
-at 224 px and 10 s audio clips, through the real loader (omnibind.data.loader: tar shards → workers →
-decode → preprocess → batch). Inputs are real: Tux Paint stamp pictures (their PNGs, and the same
-pictures as JPEG, quality 90), and 10 s General MIDI melodies rendered from the Fluid R3 sound font at
-44.1 kHz stereo (FLAC, and Ogg Vorbis), so the audio path includes down-mixing and resampling to 16 kHz.
-Each configuration runs one full pass (worker start-up included) after one untimed pass.
+Data-loader throughput: decoded + preprocessed examples per second, in total and per worker, for images at 224
+px and 10 s audio clips, through the real loader (omnibind.data.loader: tar shards → workers → decode →
+preprocess → batch), side by side with its peer: a plain webdataset pipeline over the same shards
+(webdataset.WebDataset → torch DataLoader with the same workers and batch) that decodes with Pillow and
+soundfile and preprocesses to the same tensors without omnibind (images: transparency composited over white,
+Pillow bicubic resize to 224, x/255, (x - 0.5)/0.5 in numpy; audio: mono, soxr to 16 kHz, crop or pad to 10 s,
+transformers' WhisperFeatureExtractor with 128 mels). Inputs are real: Tux Paint stamp pictures (their PNGs,
+and the same pictures as JPEG, quality 90), and 10 s General MIDI melodies rendered from the Fluid R3 sound
+font at 44.1 kHz stereo (FLAC, and Ogg Vorbis), so the audio path includes down-mixing and resampling to 16
+kHz. Each configuration runs one full pass (worker start-up included) after one untimed pass, omnibind and the
+peer taking turns. Results go to benchmarks/results/ as JSON with the machine (or --json PATH).
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
 import io
-import json
-import os
-import platform
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +35,11 @@ from rich.table import Table
 from omnibind.data.loader import LoaderConfig, make_loader
 from omnibind.data.seeding import rng_for
 from omnibind.data.tario import ShardWriter
-from omnibind.hardware import cpu_model
 from omnibind.preprocess.audio import AudioPreprocessor, AudioSettings
 from omnibind.preprocess.image import ImagePreprocessor
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_results lives beside this script
+import bench_results
 
 STAMPS = Path("/usr/share/tuxpaint/stamps")
 SOUND_FONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
@@ -50,7 +53,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--clips", type=int, default=96, help="10 s clips per audio format (default 96)")
     parser.add_argument("--workers", default="0,1,2", help="worker counts to try (default 0,1,2; 0 = main process)")
     parser.add_argument("--batch", type=int, default=32, help="batch size (default 32)")
-    parser.add_argument("--json", type=Path, default=None, help="also write the results to this JSON file")
+    parser.add_argument("--json", type=Path, default=None,
+                        help="where to write the results (default: a new file under benchmarks/results/)")
     args = parser.parse_args(argv)
     args.workers = [int(w) for w in args.workers.split(",")]
     if args.images < 1 or args.clips < 1 or args.batch < 1 or min(args.workers) < 0:
@@ -129,9 +133,51 @@ def measure(shards: str, processors: dict[str, Any], workers: int, batch: int) -
     return count / elapsed, count, first or 0.0
 
 
-def environment() -> dict[str, Any]:
-    return {"date": datetime.date.today().isoformat(), "cpu": cpu_model(), "cores": len(os.sched_getaffinity(0)),
-            "torch": torch.__version__, "python": platform.python_version()}
+def plain_image(payload: bytes) -> torch.Tensor:
+    """The peer's image path: Pillow decode, RGB (transparency over white, as omnibind and transformers do),
+    bicubic resize to 224, x/255, (x - 0.5)/0.5."""
+    image = Image.open(io.BytesIO(payload))
+    if "A" in image.getbands() or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        image = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
+    image = image.convert("RGB").resize((224, 224), Image.Resampling.BICUBIC)
+    pixels = np.asarray(image, dtype=np.float32) / 255.0
+    return torch.from_numpy((pixels - 0.5) / 0.5).permute(2, 0, 1)
+
+
+def plain_audio(extractor: Any) -> Callable[[bytes], torch.Tensor]:
+    """The peer's audio path: soundfile decode, mono, soxr to 16 kHz, crop or pad to 10 s, Whisper log-mel."""
+    import soxr
+
+    def decode(payload: bytes) -> torch.Tensor:
+        wave, rate = soundfile.read(io.BytesIO(payload), dtype="float32", always_2d=True)
+        wave = soxr.resample(wave.mean(axis=1), rate, 16000)
+        wave = np.pad(wave[: 16000 * 10], (0, max(0, 16000 * 10 - len(wave))))
+        mel = extractor(wave, sampling_rate=16000, return_tensors="np", padding=False)["input_features"][0]
+        return torch.from_numpy(mel)
+
+    return decode
+
+
+def peer_measure(shards: str, ext: str, workers: int, batch: int) -> tuple[float, int]:
+    """Examples per second of one full pass (after an untimed one) through the plain webdataset pipeline."""
+    import webdataset as wds
+
+    if ext in ("png", "jpg"):
+        decode: Callable[[bytes], torch.Tensor] = plain_image
+    else:
+        from transformers import WhisperFeatureExtractor
+
+        decode = plain_audio(WhisperFeatureExtractor(feature_size=128))
+    urls = sorted(str(p) for p in Path(shards).glob("*.tar"))
+    dataset = wds.WebDataset(urls, shardshuffle=False, empty_check=False).map(lambda sample: decode(sample[ext]))
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch, num_workers=workers)
+    for _ in loader:  # untimed, as for omnibind's loader
+        pass
+    start, count = time.perf_counter(), 0
+    for tensors in loader:
+        count += len(tensors)
+    return count / (time.perf_counter() - start), count
 
 
 def main(argv: Sequence[str] | None = None, console: Console | None = None) -> list[dict[str, Any]]:
@@ -144,33 +190,40 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> l
         pngs = pictures(args.images)
         clips = melodies(args.clips)
         sets = [
-            ("image", "png", write_shards(Path(tmp, "png"), "png", pngs), image_processor),
-            ("image", "jpg q90", write_shards(Path(tmp, "jpg"), "jpg", [as_jpeg(p) for p in pngs]), image_processor),
-            ("audio", "flac 44.1k", write_shards(Path(tmp, "flac"), "flac",
+            ("image", "png", "png", write_shards(Path(tmp, "png"), "png", pngs), image_processor),
+            ("image", "jpg q90", "jpg", write_shards(Path(tmp, "jpg"), "jpg", [as_jpeg(p) for p in pngs]),
+             image_processor),
+            ("audio", "flac 44.1k", "flac", write_shards(Path(tmp, "flac"), "flac",
                                                         [encode(c, "FLAC") for c in clips]), audio_processor),
-            ("audio", "ogg 44.1k", write_shards(Path(tmp, "ogg"), "ogg",
+            ("audio", "ogg 44.1k", "ogg", write_shards(Path(tmp, "ogg"), "ogg",
                                                        [encode(c, "OGG") for c in clips]), audio_processor),
         ]
-        for modality, fmt, shards, processors in sets:
+        for modality, fmt, ext, shards, processors in sets:
             for workers in args.workers:
                 rate, count, first = measure(shards, processors, workers, args.batch)
+                peer_rate, peer_count = peer_measure(shards, ext, workers, args.batch)
+                if peer_count != count:
+                    raise RuntimeError(f"the peer read {peer_count} examples of {fmt}, omnibind {count}")
                 results.append({"modality": modality, "format": fmt, "workers": workers, "examples": count,
                                 "examples_per_s": rate, "per_worker": rate / max(1, workers),
-                                "first_batch_s": first})
-    env = environment()
-    console.print(f"{env['date']}, {env['cpu']} ({env['cores']} cores), torch {env['torch']}, "
+                                "first_batch_s": first, "peer_examples_per_s": peer_rate,
+                                "vs_peer": rate / peer_rate})
+    info = bench_results.machine()
+    console.print(f"{info['cpu']} ({info['cores']} cores, load {info['load_1min']}), torch {info['torch']}, "
                   f"batch {args.batch}; images: Tux Paint stamps → 224 px; audio: 10 s 44.1 kHz "
-                  "stereo melodies → 16 kHz, 128-mel log-mel", highlight=False)
-    table = Table(title="decoded + preprocessed examples per second")
-    for column in ("modality", "format", "workers", "n", "ex/s", "per worker", "1st batch"):
+                  "stereo melodies → 16 kHz, 128-mel log-mel; peer: webdataset + Pillow/soundfile", highlight=False)
+    table = Table(title="decoded + preprocessed examples per second, omnibind's loader vs a plain webdataset pipeline")
+    for column in ("modality", "format", "workers", "n", "omnibind ex/s", "per worker", "1st batch", "peer ex/s",
+                   "omnibind/peer"):
         table.add_column(column, justify="left" if column in ("modality", "format") else "right")
     for r in results:
         table.add_row(r["modality"], r["format"], str(r["workers"]) if r["workers"] else "0 (main)",
                       str(r["examples"]), f"{r['examples_per_s']:.1f}", f"{r['per_worker']:.1f}",
-                      f"{r['first_batch_s']:.2f} s")
+                      f"{r['first_batch_s']:.2f} s", f"{r['peer_examples_per_s']:.1f}", f"{r['vs_peer']:.2f}×")
     console.print(table)
-    if args.json is not None:
-        args.json.write_text(json.dumps({"environment": env, "results": results}, indent=2) + "\n")
+    path = bench_results.save("data_throughput", {"config": {k: v for k, v in vars(args).items() if k != "json"},
+                                                  "results": results}, args.json)
+    console.print(f"written: {path}")
     return results
 
 

@@ -8,18 +8,18 @@ modality above its size threshold: IVF-Flat on inner product, about √N cells t
 and nprobe tuned until recall@10 on 512 stored vectors (each left out of its own results) reaches the target.
 Exact search is faiss' flat inner-product scan, what omnibind uses below the threshold. Recall is measured on
 fresh queries against exact search; latency is one query at a time (as the service sends them), p50 and p99
-over --latency-queries queries (configurations interleaved, one OpenMP thread, one warm-up each). Random
-vectors are the worst case for any approximate index (no clusters, nearly equidistant neighbours);
-`--data clustered` draws vectors and queries around 1,000 random centres instead, closer to real embeddings.
+over --latency-queries queries (configurations interleaved, one OpenMP thread, one warm-up each). The two
+kinds of data bracket real embeddings rather than stand for them: random vectors are the worst case for any
+approximate index (no clusters, nearly equidistant neighbours); `--data clustered` draws vectors and queries
+around 1,000 random centres, a best case for IVF at 1M vectors, whose ~1,000 cells can each take one cluster,
+so a query's neighbours sit in one cell. Report the two side by side. Results go to benchmarks/results/ as JSON
+with the machine (or --json PATH).
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
 import os
-import platform
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -33,6 +33,9 @@ from rich.table import Table
 
 from omnibind.search.ann import RECALL_K, build_ivf, ivf_lists
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_results lives beside this script
+import bench_results
+
 CHUNK = 100_000
 CLUSTERS, CLUSTER_SPREAD = 1000, 1.5  # clustered data: noise of norm 1.5 around unit-norm centres
 
@@ -43,7 +46,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--n", type=int, default=1_000_000, help="stored vectors (default 1,000,000)")
     parser.add_argument("--dim", type=int, default=768, help="dimension (default 768)")
     parser.add_argument("--data", choices=("random", "clustered"), default="random",
-                        help="uniform random unit vectors (default), or unit vectors around 1,000 random centres")
+                        help="uniform random unit vectors (default, IVF's worst case), or unit vectors around "
+                             "1,000 random centres (IVF's best case at about 1,000 cells)")
     parser.add_argument("--queries", type=int, default=500, help="queries for recall@10 (default 500)")
     parser.add_argument("--latency-queries", type=int, default=200, help="single queries timed per row (200)")
     parser.add_argument("--nprobe", default="1,4,16,64,256", help="IVF nprobe values to sweep, comma-separated")
@@ -51,7 +55,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)),
                         help="faiss threads for building and batched recall searches (all)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--json", type=Path, default=None, help="also write the results to this JSON file")
+    parser.add_argument("--json", type=Path, default=None,
+                        help="where to write the results (default: a new file under benchmarks/results/)")
     args = parser.parse_args(argv)
     if args.n < 2000 or args.dim < 2 or args.queries < 1 or args.latency_queries < 1 or args.threads < 1:
         parser.error("--n must be at least 2000; --dim, --queries, --latency-queries and --threads positive")
@@ -146,21 +151,21 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> d
                         memory_mb, exact_p50))
 
     results = {
-        "date": datetime.date.today().isoformat(),
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-        "python": sys.version.split()[0], "faiss": faiss.__version__, "threads": args.threads,
+        "faiss": faiss.__version__, "threads": args.threads,
+        "data_case": "worst case for IVF (no structure)" if args.data == "random" else
+                     f"best case for IVF ({CLUSTERS:,} tight clusters, about one per cell at 1M vectors)",
         "n": args.n, "dim": args.dim, "data": args.data, "queries": args.queries, "latency_queries": len(timed),
         "target_recall": args.target_recall, "nlist": info.nlist, "tuned_nprobe": info.nprobe,
         "self_measured_recall": info.recall_at_10, "ivf_lists_rule": ivf_lists(args.n), "rows": rows,
     }
     print_table(results, console)
-    if args.json is not None:
-        args.json.write_text(json.dumps(results, indent=2))
+    console.print(f"written: {bench_results.save('search_scale', results, args.json)}")
     return results
 
 
 def print_table(results: dict[str, Any], console: Console) -> None:
-    table = Table(title=f"{results['n']:,} {results['data']} unit vectors, D={results['dim']}, top-10, "
+    table = Table(title=f"{results['n']:,} {results['data']} unit vectors ({results['data_case']}), "
+                        f"D={results['dim']}, top-10, "
                         f"{results['queries']} recall queries, {results['latency_queries']} timed single queries "
                         f"(1 thread), built with {results['threads']} threads")
     columns = ("index", "nlist", "nprobe", "recall@10", "p50 ms", "p99 ms", "speed-up (p50)", "build s", "memory MB")

@@ -41,10 +41,18 @@ def test_report_has_table_curves_and_examples(tmp_path: Path, spiece_model: Path
     for step in range(1, 6):
         log.write(step, {"loss": 10.0 / step, "loss/image-text": 5.0 / step, "lr": 1e-3, "t": 10.0, "b": -10.0,
                          "pairs_per_s": 100.0})
-    evaluate_splits(tiny_model(spiece_model), {"test": examples(media_files)}, tmp_path)
+    metrics = evaluate_splits(tiny_model(spiece_model), {"test": examples(media_files)}, tmp_path)["test"]
     md, page = write_report(tmp_path)
     text, markup = md.read_text(), page.read_text()
-    assert "| test | image_zeroshot | top1 |" in text and "50.0%" in text
+    # every figure on the row of its own metric, beside its own chance (two classes: 50%)
+    for task, metric in (("image_zeroshot", "top1"), ("audio_zeroshot", "top1"),
+                         ("retrieval/text->image", "R@1"), ("retrieval/audio->text", "R@1")):
+        value, chance = metrics[f"{task}/{metric}"], metrics[f"{task}/{metric}_chance"]
+        row = f"| test | {task} | {metric} | {100 * value:.1f}% | {100 * chance:.1f}% |"
+        assert row in text, (row, [line for line in text.splitlines() if line.startswith("| test")])
+    assert metrics["image_zeroshot/top1_chance"] == 0.5
+    rank = metrics["retrieval/image->text/median_rank"]
+    assert f"| test | retrieval/image->text | median_rank | {rank:.1f} |" in text
     for name in ("loss", "learning_rate", "temperature_bias", "throughput"):
         assert (tmp_path / "report" / f"{name}.png").is_file() and f"report/{name}.png" in markup
     assert "<audio controls" in markup and 'src="eval/media/' in markup

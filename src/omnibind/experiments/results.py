@@ -1,5 +1,6 @@
 """A study's results: one row per finished run (its columns, metrics, time and parameters), written as
-results.md, results.csv and PNG plots beside the study file."""
+results.md, results.csv and PNG plots beside the study file. Where a study repeats a configuration with
+other seeds, results.md adds the mean and range over the seeds, computed from the unrounded values."""
 
 from __future__ import annotations
 
@@ -12,7 +13,24 @@ from omnibind.experiments.study import Study, config_value, is_done
 from omnibind.plotting import pyplot, save
 from omnibind.runlog import read_metrics
 
-FIXED = ("steps", "examples", "trainable params", "minutes")  # from each run's summary.json
+FIXED = ("steps", "examples", "trainable params", "train minutes")  # from each run's summary.json
+SEED_KEY = "seed"  # the config key of the column that tells repeated runs apart
+
+
+def train_seconds(summary: dict[str, Any]) -> float:
+    """Seconds of the training steps alone (no checkpoint writing, no evaluation).
+
+    summary.json has `train_seconds` since the trainer times them apart. Older summaries have only
+    `seconds`, the whole loop; for them the time is taken from the last logged rate (pairs/s over this
+    process's steps), which is logged before the final checkpoint and evaluation, so it leaves those out
+    (but not any checkpoint or evaluation written in between)."""
+    if "train_seconds" in summary:
+        return float(summary["train_seconds"])
+    rate = summary.get("final", {}).get("pairs_per_s")
+    if not rate:
+        return float(summary["seconds"])
+    steps = summary.get("steps_this_process", summary["steps"])
+    return steps * (summary["examples_seen"] / summary["steps"]) / rate
 
 
 def collect(study: Study) -> list[dict[str, Any]]:
@@ -27,7 +45,7 @@ def collect(study: Study) -> list[dict[str, Any]]:
         row: dict[str, Any] = {label: config_value(cfg, key) for label, key in study.spec.columns.items()}
         row.update({"run": name, "note": study.entry(name).note, "steps": summary["steps"],
                     "examples": summary["examples_seen"], "trainable params": summary["parameters"]["trainable"],
-                    "minutes": summary["seconds"] / 60})
+                    "train minutes": train_seconds(summary) / 60})
         for label, key in study.spec.metrics.items():
             split, _, metric = key.partition("/")
             row[label] = evals.get(split, {}).get(metric)
@@ -42,7 +60,7 @@ def _fmt(value: Any, kind: str) -> str:
     if isinstance(value, float):
         if "R@" in kind or "/top" in kind:
             return f"{100 * value:.1f}%"
-        return f"{value:.1f}" if kind == "minutes" else f"{value:.3g}"
+        return f"{value:.1f}" if kind == "train minutes" else f"{value:.3g}"
     if isinstance(value, int) and kind in ("trainable params", "examples"):
         return f"{value:,}"
     if isinstance(value, list):
@@ -67,12 +85,51 @@ def markdown_table(study: Study, rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def seed_groups(study: Study, rows: list[dict[str, Any]]) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """Runs that differ only in the seed column, grouped (in study order) by their other columns; only groups
+    of two or more runs. None where the study has no seed column."""
+    seed = next((label for label, key in study.spec.columns.items() if key == SEED_KEY), None)
+    if seed is None:
+        return []
+    keys = [label for label in study.spec.columns if label != seed]
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(repr(row.get(k)) for k in keys), []).append(row)
+    return [({k: members[0].get(k) for k in keys}, members) for members in groups.values() if len(members) > 1]
+
+
+def seed_table(study: Study, rows: list[dict[str, Any]]) -> str:
+    """Mean over seeds and the range (min–max) of every metric, for configurations run with several seeds;
+    the empty string where there are none. Means are of the unrounded values."""
+    groups = seed_groups(study, rows)
+    if not groups:
+        return ""
+    seed = next(label for label, key in study.spec.columns.items() if key == SEED_KEY)
+    keys = [label for label in study.spec.columns if label != seed]
+    cols = [*keys, "seeds", *study.spec.metrics]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---:" for _ in cols) + "|"]
+    for values, members in groups:
+        cells = [_fmt(values[k], k) for k in keys] + [", ".join(str(m.get(seed)) for m in members)]
+        for label, kind in study.spec.metrics.items():
+            found = [m[label] for m in members if m.get(label) is not None]
+            if len(found) < len(members):
+                cells.append("–")
+                continue
+            mean = sum(found) / len(found)
+            cells.append(f"{_fmt(mean, kind)} ({_fmt(min(found), kind)}–{_fmt(max(found), kind)})")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def write_results(study: Study) -> dict[str, Path]:
     """results.md, results.csv and the plots; returns what was written by kind."""
     rows = collect(study)
     folder = study.folder
     written = {"md": folder / "results.md", "csv": folder / "results.csv"}
-    written["md"].write_text(f"# {study.spec.title}\n\n{markdown_table(study, rows)}")
+    text = f"# {study.spec.title}\n\n{markdown_table(study, rows)}"
+    if seeds := seed_table(study, rows):
+        text += f"\n## Mean over seeds (min–max), from the unrounded values\n\n{seeds}"
+    written["md"].write_text(text)
     columns = headers(study)
     with written["csv"].open("w", newline="") as handle:
         writer = csv.DictWriter(handle, columns)

@@ -3,11 +3,13 @@ processes (`torchrun --nproc_per_node=N -m omnibind.cli train CONFIG`); one proc
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import random
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +87,7 @@ class Trainer:
         pairs_per_step = self.cfg.data.batch_size
         last: dict[str, float] = {}
         batches = iter(self.data)
+        clock = {"checkpoint": 0.0, "eval": 0.0}  # seconds outside the training steps, kept apart
         with progress_bar(disable=not self.show_progress) as progress:
             task = progress.add_task("training", total=total, completed=self.step, unit="steps")
             start, start_step = time.perf_counter(), self.step
@@ -93,25 +96,33 @@ class Trainer:
                 self.step += 1
                 progress.advance(task)
                 if self.step % cfg.log_every == 0 or self.step == total:
-                    rate = pairs_per_step * (self.step - start_step) / (time.perf_counter() - start)
+                    training = time.perf_counter() - start - clock["checkpoint"] - clock["eval"]
+                    rate = pairs_per_step * (self.step - start_step) / training  # training steps only
                     last = self._log(metrics, rate, metrics_log)
                     progress.update(task, description=f"training loss {last['loss']:.4f} {rate:,.0f} pairs/s")
                 if self.step % cfg.ckpt_every == 0 or self.step == total:
-                    self.save()
+                    with _timed(clock, "checkpoint"):
+                        self.save()
                 if self._eval_due(total):
-                    self.evaluate(metrics_log)
+                    with _timed(clock, "eval"):
+                        self.evaluate(metrics_log)
         if metrics_log is not None:
             metrics_log.close()
-            self._write_summary(last, time.perf_counter() - start, self.step - start_step)
+            seconds = time.perf_counter() - start
+            self._write_summary(last, {"seconds": seconds, "train_seconds": seconds - sum(clock.values()),
+                                       "eval_seconds": clock["eval"], "checkpoint_seconds": clock["checkpoint"]},
+                                self.step - start_step)
         return last
 
-    def _write_summary(self, last: dict[str, float], seconds: float, steps: int) -> None:
-        """summary.json: what the run did and on what, for studies and reports (rank 0)."""
+    def _write_summary(self, last: dict[str, float], times: dict[str, float], steps: int) -> None:
+        """summary.json: what the run did and on what, for studies and reports (rank 0). `times` holds
+        `seconds` (the whole loop of this process), split into `train_seconds` (the training steps, data
+        loading and logging included), `eval_seconds` and `checkpoint_seconds`."""
         counts = {"trainable": 0, "frozen": 0}
         for p in self.model.parameters():
             counts["trainable" if p.requires_grad else "frozen"] += p.numel()
         summary = {"steps": self.step, "examples_seen": self.step * self.cfg.data.batch_size,
-                   "seconds": seconds, "steps_this_process": steps, "parameters": counts,
+                   **times, "steps_this_process": steps, "parameters": counts,
                    "final": last, "hardware": distributed.describe(self.info), "torch": torch.__version__}
         (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
 
@@ -164,6 +175,16 @@ class Trainer:
         folder = state.latest(self.ckpt_dir)
         assert folder is not None and (folder / checkpoint.CONFIG_FILE).is_file()
         return folder
+
+
+@contextlib.contextmanager
+def _timed(clock: dict[str, float], key: str) -> Iterator[None]:
+    """Add the wall-clock seconds of the block to clock[key]."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        clock[key] += time.perf_counter() - start
 
 
 def _is_loss(key: str) -> bool:
