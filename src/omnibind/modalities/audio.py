@@ -153,25 +153,11 @@ class Audio(Modality):
 
     def describe(self, data: bytes, name: str) -> dict[str, Any]:
         """Duration in seconds, sample rate and channel count from the audio header."""
-        import soundfile
-
-        try:
-            info = soundfile.info(io.BytesIO(data))
-        except (soundfile.SoundFileError, *_DECODER_ERRORS) as err:
-            raise InputError(name, f"cannot read audio header ({_reason(err)})", "an audio file libsndfile can "
-                                                                                 "decode") from err
-        return {"duration": float(info.duration), "sample_rate": int(info.samplerate), "channels": int(info.channels)}
+        return _header_details(io.BytesIO(data), name)
 
     def describe_file(self, path: Path, name: str) -> dict[str, Any]:
         """`describe` from the file's header only (a long recording is not read)."""
-        import soundfile
-
-        try:
-            info = soundfile.info(str(path))
-        except (soundfile.SoundFileError, *_DECODER_ERRORS) as err:
-            raise InputError(name, f"cannot read audio header ({_reason(err)})", "an audio file libsndfile can "
-                                                                                 "decode") from err
-        return {"duration": float(info.duration), "sample_rate": int(info.samplerate), "channels": int(info.channels)}
+        return _header_details(str(path), name)
 
     def preview(self, path: Path) -> tuple[bytes, str]:
         """PNG of the waveform: per pixel column, the min..max of its samples (mono mix)."""
@@ -188,6 +174,18 @@ class Audio(Modality):
         target = folder / f"{stem}.wav"
         soundfile.write(target, load_audio(source, rate).numpy(), rate)
         return target.name
+
+
+def _header_details(source: str | io.BytesIO, name: str) -> dict[str, Any]:
+    """Duration, sample rate and channels from the header of a file or in-memory bytes."""
+    import soundfile
+
+    try:
+        info = soundfile.info(source)
+    except (soundfile.SoundFileError, *_DECODER_ERRORS) as err:
+        raise InputError(name, f"cannot read audio header ({_reason(err)})", "an audio file libsndfile can decode") \
+            from err
+    return {"duration": float(info.duration), "sample_rate": int(info.samplerate), "channels": int(info.channels)}
 
 
 def waveform_png(path: str | Path, size: tuple[int, int] = WAVEFORM_SIZE) -> bytes:

@@ -86,31 +86,20 @@ class Searcher:
     @torch.no_grad()
     def embed(self, modality: str, source: QuerySource) -> np.ndarray:
         """The (D,) unit vector of one query: a text (or other typed query), or a media file's path or bytes."""
-        self.check_query_modality(modality)
+        prepared = self.prepare(modality, source)
         if not registry.get(modality).is_media:
-            return self._embed_typed(modality, source)
-        if not isinstance(source, bytes | bytearray | str | os.PathLike):
-            raise InputError(modality, f"got {type(source).__name__}", "a file path or the file's bytes")
-        tensor = self.model.processors[modality].one(bytes(source) if isinstance(source, bytearray) else source)
+            return self._embed_typed(modality, prepared)
         with self._lock:
-            return self.model.encode(modality, tensor[None]).float().cpu().numpy()[0]
+            return self.model.encode(modality, prepared[None]).float().cpu().numpy()[0]
 
-    def _embed_typed(self, modality: str, text: Any) -> np.ndarray:
-        """A string query, cached (the same text is often searched again, e.g. with another filter)."""
-        if not isinstance(text, str) or not text.strip():
-            raise InputError(modality, "empty text" if isinstance(text, str) else f"got {type(text).__name__}",
-                             f"a non-empty {modality} query")
-        key = (modality, text)
-        with self._lock:
-            cached = self._typed.get(key)
-            if cached is None:
-                cached = self.model.encode(modality, [text]).float().cpu().numpy()[0]
-                self._typed[key] = cached
-                if len(self._typed) > TEXT_CACHE_SIZE:
-                    self._typed.popitem(last=False)
-            else:
-                self._typed.move_to_end(key)
-        return cached
+    def _embed_typed(self, modality: str, text: str) -> np.ndarray:
+        """A checked string query, cached (the same text is often searched again, e.g. with another filter)."""
+        vector = self.cached(modality, text)
+        if vector is None:
+            with self._lock:
+                vector = self.model.encode(modality, [text]).float().cpu().numpy()[0]
+            self.remember(modality, text, vector)
+        return vector
 
     def search(self, modality: str, source: QuerySource, k: int = 10,
                only: Collection[str] | None = None) -> list[Hit]:
@@ -129,10 +118,7 @@ class Searcher:
         or a typed query checked (the service decodes in its pool, then schedules the tower)."""
         self.check_query_modality(modality)
         if not registry.get(modality).is_media:
-            if not isinstance(source, str) or not source.strip():
-                raise InputError(modality, "empty text" if isinstance(source, str) else f"got {type(source).__name__}",
-                                 f"a non-empty {modality} query")
-            return source
+            return _checked_typed(modality, source)
         if not isinstance(source, bytes | bytearray | str | os.PathLike):
             raise InputError(modality, f"got {type(source).__name__}", "a file path or the file's bytes")
         return self.model.processors[modality].one(bytes(source) if isinstance(source, bytearray) else source)
@@ -161,3 +147,11 @@ class Searcher:
             raise InputError(modality, "its embedding is not finite (the input is degenerate)",
                              "an input the model can embed")
         return self.index.search(vector, k, only)
+
+
+def _checked_typed(modality: str, source: Any) -> str:
+    """A typed query (text) as given, refused when it is not a non-empty string."""
+    if not isinstance(source, str) or not source.strip():
+        raise InputError(modality, "empty text" if isinstance(source, str) else f"got {type(source).__name__}",
+                         f"a non-empty {modality} query")
+    return source
