@@ -67,9 +67,11 @@ def test_load_benchmark_compares_with_a_baseline(tmp_path: Path) -> None:
     bench = load_script("search_load")
     console = Console(file=io.StringIO(), width=200)
     results = bench.main(["--clients", "2", "--seconds", "1", "--model-size", "tiny", "--items", "8",
-                          "--uploads", "unique", "--text-queries", "unique", "--baseline", str(bench.OWN_SRC)],
-                         console=console)
+                          "--uploads", "unique", "--text-queries", "unique", "--baseline", str(bench.OWN_SRC),
+                          "--json", str(tmp_path / "load.json")], console=console)
     assert results["baseline"]["rows"] and results["comparison"]["errors"] == {"baseline": 0, "this change": 0}
+    saved = json.loads((tmp_path / "load.json").read_text())
+    assert saved["comparison"] == results["comparison"] and saved["machine"]["cpu"] and saved["machine"]["cores"] >= 1
     assert results["comparison"]["throughput_ratio"] > 0 and "× the baseline" in console.file.getvalue()
 
 
