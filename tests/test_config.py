@@ -31,3 +31,19 @@ def test_unknown_modality_and_inconsistent_dims() -> None:
     data["towers"]["text"]["embed_dim"] = 7
     with pytest.raises(InputError, match=r"towers\.text\.embed_dim"):
         ModelConfig.from_dict(data)
+
+
+def test_audio_front_end_fields_nested_or_flat_and_unknown_ones_named() -> None:
+    """One copy of the front end: flat (older layouts, overrides) and nested fields land in it; a field it does
+    not have is named, and an invalid value is refused by the settings themselves."""
+    config = model_config("Ti/16", modalities=("audio",), audio={"n_mels": 32, "front_end": {"clip_seconds": 2.0}})
+    front_end = config.towers["audio"].front_end
+    assert (front_end.n_mels, front_end.clip_seconds) == (32, 2.0)
+    data = config.to_dict()
+    data["towers"]["audio"]["front_end"]["window"] = "hann"
+    with pytest.raises(InputError, match=r"towers\.audio\.front_end.*window"):
+        ModelConfig.from_dict(data)
+    data["towers"]["audio"]["front_end"].pop("window")
+    data["towers"]["audio"]["front_end"]["n_mels"] = 0
+    with pytest.raises(InputError, match=r"AudioSettings\.n_mels"):
+        ModelConfig.from_dict(data)
