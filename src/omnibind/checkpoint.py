@@ -13,9 +13,11 @@ from typing import Any
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
+from torch import nn
 
 import omnibind.modalities as registry
 from omnibind.config import ModelConfig
+from omnibind.convert import registry as converters
 from omnibind.convert import siglip
 from omnibind.errors import CheckpointError
 from omnibind.fsutil import fsync_path
@@ -91,38 +93,43 @@ def resolve(name_or_path: str | Path) -> Path:
         raise CheckpointError(f"{name}: cannot fetch from the hub or its cache ({err})") from err
 
 
-def load(name_or_path: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype | None = None) -> OmniBind:
-    """Load an omnibind or transformers SigLIP checkpoint (folder or hub id) with its preprocessors."""
+def load(name_or_path: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype | None = None) -> Any:
+    """Load an omnibind checkpoint or a foreign one that a converter in omnibind.convert reads (transformers
+    SigLIP, ...), from a folder or hub id, with its preprocessors."""
     folder = resolve(name_or_path)
-    meta = _read_json(folder / CONFIG_FILE, required=True)
+    meta = read_json(folder / CONFIG_FILE, required=True)
     if meta.get("format") == FORMAT:
         config = ModelConfig.from_dict(meta["model"])
-        state = read_weights(folder)
-    elif siglip.is_siglip_config(meta):
-        _require(folder / TOKENIZER_FILE, "the SentencePiece tokenizer of a SigLIP checkpoint")
-        config = siglip.config_from_hf(meta, _read_json(folder / "preprocessor_config.json", required=False))
-        state = siglip.convert_state_dict(read_weights(folder))
+        model = OmniBind(config, build_processors(config, assets=present_assets(folder)))
+        load_state(model, read_weights(folder), folder)
     else:
-        raise CheckpointError(
-            f"{folder / CONFIG_FILE}: unknown checkpoint kind (expected an omnibind config or model_type 'siglip')"
-        )
-    model = OmniBind(config, build_processors(config, assets=_present_assets(folder)))
-    _load_state(model, state, folder)
+        model = converters.find(meta, folder / CONFIG_FILE).build(folder, meta)
     return model.to(device=device, dtype=dtype).eval()
 
 
-def _present_assets(folder: Path) -> dict[str, Path]:
+def load_siglip(folder: Path, meta: dict[str, Any]) -> OmniBind:
+    """A transformers SigLIP folder (config.json, safetensors, spiece.model) as an OmniBind model."""
+    require(folder / TOKENIZER_FILE, "the SentencePiece tokenizer of a SigLIP checkpoint")
+    config = siglip.config_from_hf(meta, read_json(folder / "preprocessor_config.json", required=False))
+    model = OmniBind(config, build_processors(config, assets=present_assets(folder)))
+    load_state(model, siglip.convert_state_dict(read_weights(folder)), folder)
+    return model
+
+
+def present_assets(folder: Path) -> dict[str, Path]:
     """The preprocessor files (e.g. spiece.model) a checkpoint folder has."""
     names = {TOKENIZER_FILE} | {name for m in registry.all_modalities() for name in m.asset_names}
     return {name: folder / name for name in names if (folder / name).is_file()}
 
 
-def _require(path: Path, what: str) -> None:
+def require(path: Path, what: str) -> None:
+    """Raise a CheckpointError naming `path` and what it should be when the file is missing."""
     if not path.is_file():
         raise CheckpointError(f"{path}: missing (expected {what})")
 
 
-def _read_json(path: Path, required: bool) -> dict[str, Any]:
+def read_json(path: Path, required: bool) -> dict[str, Any]:
+    """A JSON object from `path` ({} when absent and not required), with clear errors for bad files."""
     if not path.is_file():
         if required:
             raise CheckpointError(f"{path}: missing (expected the checkpoint's JSON config)")
@@ -139,11 +146,11 @@ def _read_json(path: Path, required: bool) -> dict[str, Any]:
 def read_weights(folder: Path) -> dict[str, torch.Tensor]:
     """Read model.safetensors, or every shard named by model.safetensors.index.json."""
     index = folder / "model.safetensors.index.json"
-    files = sorted(set(_read_json(index, True)["weight_map"].values())) if index.is_file() else [WEIGHTS_FILE]
+    files = sorted(set(read_json(index, True)["weight_map"].values())) if index.is_file() else [WEIGHTS_FILE]
     state: dict[str, torch.Tensor] = {}
     for name in files:
         path = folder / name
-        _require(path, "safetensors weights")
+        require(path, "safetensors weights")
         try:
             state.update(load_file(str(path)))
         except (SafetensorError, OSError) as err:
@@ -151,7 +158,8 @@ def read_weights(folder: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def _load_state(model: OmniBind, state: dict[str, torch.Tensor], folder: Path) -> None:
+def load_state(model: nn.Module, state: dict[str, torch.Tensor], folder: Path) -> None:
+    """Load a full state dict strictly, naming missing, unexpected and wrongly shaped weights."""
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))

@@ -7,11 +7,14 @@ MAP head's packed in-projection is split into query and key/value parts; numeric
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from omnibind.config import ImageConfig, ModelConfig, TextConfig
+from omnibind.convert.registry import CheckpointKind
 from omnibind.errors import CheckpointError
 
 # transformers' defaults, used where a checkpoint's config.json leaves a field out.
@@ -129,3 +132,12 @@ def _move_positions(out: dict[str, torch.Tensor], hf: dict[str, torch.Tensor]) -
         if renamed in out:
             del out[renamed]
             out[dst] = hf[src].unsqueeze(0)
+
+
+def _build(folder: Path, config: dict[str, Any]) -> nn.Module:
+    from omnibind.checkpoint import load_siglip
+
+    return load_siglip(folder, config)
+
+
+CHECKPOINT_KINDS = [CheckpointKind("transformers SigLIP (model_type 'siglip')", is_siglip_config, _build)]
