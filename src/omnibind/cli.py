@@ -149,6 +149,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "omnibind.search.cli",
     "omnibind.export.cli",
     "omnibind.experiments.cli",
+    "omnibind.generation.cli",
 )
 for _name in SUBCOMMAND_MODULES:
     importlib.import_module(_name).register(app)
