@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+import omnibind.modalities as registry
 from omnibind.cli_common import DeviceOption, ModelOption, friendly_errors, load_model
 from omnibind.errors import InputError
 
@@ -82,14 +83,15 @@ def ask(
 ) -> None:
     """Answer a question about a picture (and a sound, when the generator has an audio tower)."""
     loaded = generator(model, device)
-    given = [(image, "image")] + ([(audio, "audio")] if audio is not None else [])
+    picture, sound = registry.IMAGE.name, registry.AUDIO.name
+    given = [(image, picture)] + ([(audio, sound)] if audio is not None else [])
     for (modality, path), (_, expected) in zip(media_of(loaded, [p for p, _ in given]), given, strict=True):
         if modality != expected:
-            raise InputError(path, f"is read as {modality}", f"{'a picture' if expected == 'image' else 'a sound'}")
+            raise InputError(path, f"is read as {modality}", f"{'a picture' if expected == picture else 'a sound'}")
     media = {expected: path for path, expected in given}
     answer = loaded.generate(question, beams=beams, max_new_tokens=max_tokens, **media)[0]
     if as_json:
-        typer.echo(json.dumps({"image": str(image), "audio": str(audio) if audio else None,
+        typer.echo(json.dumps({picture: str(image), sound: str(audio) if audio else None,
                                "question": question, "answer": answer}, ensure_ascii=False))
     else:
         typer.echo(answer)

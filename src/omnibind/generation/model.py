@@ -21,7 +21,7 @@ from omnibind.generation.session import Session
 from omnibind.generation.tokenizer import PromptTokenizer
 from omnibind.models.model import build_tower
 
-TEXT = "text"  # the prompt is read by the decoder's own embeddings, never by a text tower
+TEXT = registry.TEXT.name  # the prompt is read by the decoder's own embeddings, never by a text tower
 
 
 class Generator(nn.Module):
