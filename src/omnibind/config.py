@@ -4,7 +4,7 @@ shared embedding size; it round-trips through JSON so checkpoints are self-descr
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
 import omnibind.modalities as registry
@@ -40,8 +40,14 @@ class ModelConfig:
                                  f"embed_dim {self.embed_dim}", "projection: true")
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain-JSON form of the config (tuples become lists, nested settings dicts)."""
-        return asdict(self)
+        """Plain-JSON form of the config (tuples become lists, nested settings dicts); a tower's fields named
+        in its class's LAYOUT_OPTIONAL are left out while at their defaults (older layouts stay unchanged)."""
+        data = asdict(self)
+        for name, tower in self.towers.items():
+            for key in getattr(type(tower), "LAYOUT_OPTIONAL", ()):
+                if getattr(tower, key) == _default(type(tower), key):
+                    del data["towers"][name][key]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
@@ -51,6 +57,12 @@ class ModelConfig:
         embed_dim = rest.get("embed_dim", cls.embed_dim)
         towers = {name: tower_from_dict(name, value, embed_dim) for name, value in data.get("towers", {}).items()}
         return cls(towers=towers, **rest)
+
+
+def _default(cls: type, name: str) -> Any:
+    """The default value of dataclass field `name` of `cls` (calling its default_factory)."""
+    spec = next(f for f in fields(cls) if f.name == name)
+    return spec.default_factory() if spec.default is MISSING and spec.default_factory is not MISSING else spec.default
 
 
 def _check_fields(cls: type, data: dict[str, Any], where: str) -> None:

@@ -28,9 +28,15 @@ VISION_DEFAULTS = dict(
 )
 
 
+GEMMA_VOCAB = 256_000
+"""Text vocabulary of SigLIP 2's Gemma tokenizer; SigLIP (v1) checkpoints have 32,000 or 250,000 pieces. SigLIP 2's
+fixed-resolution checkpoints are model_type "siglip" too, and this is what tells their config.json apart."""
+
+
 def is_siglip_config(config: dict[str, Any]) -> bool:
-    """True for a transformers SigLIP (v1) model config."""
-    return config.get("model_type") == "siglip"
+    """True for a transformers SigLIP (v1) model config (SigLIP 2's fixed-resolution ones go to convert.siglip2)."""
+    text = config.get("text_config") or {}
+    return config.get("model_type") == "siglip" and text.get("vocab_size") != GEMMA_VOCAB
 
 
 def config_from_hf(hf: dict[str, Any], image_processor: dict[str, Any] | None = None) -> ModelConfig:

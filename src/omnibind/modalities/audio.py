@@ -3,11 +3,13 @@ path, evaluation and export read), the log-mel ViT tower, sound files and wavefo
 
 from __future__ import annotations
 
+import importlib
 import io
 import math
 import struct
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from types import ModuleType
 from typing import Any, ClassVar
 
 import torch
@@ -58,13 +60,31 @@ class AudioSettings:
 
 FRONT_END_FIELDS = tuple(f.name for f in fields(AudioSettings))
 
+AUDIO_TOWER_KINDS = {
+    "vit": "omnibind.models.audio",  # omnibind's log-mel ViT
+    "whisper": "omnibind.models.whisper",  # Whisper's encoder (native) with a pooling head to train
+    "htsat": "omnibind.models.clap_audio",  # CLAP's HTSAT (adapter over transformers' Swin stages) + its head
+}
+"""Audio tower kinds → the module that builds them: `Model(config, embed_dim)`, and where the kind has its
+own front end, `input_spec(config)`, `build_preprocessor(config)` and `summary(config)`."""
+
 
 @dataclass
 class AudioConfig(TowerConfig):
-    """Audio tower: log-mel spectrograms (n_mels × frames, from `front_end`) cut into square patches."""
+    """Audio tower: log-mel spectrograms (n_mels × frames, from `front_end`) cut into square patches, or
+    another `kind` of tower (AUDIO_TOWER_KINDS) whose extra settings sit in `options`."""
 
     front_end: AudioSettings = field(default_factory=AudioSettings)
     patch_size: int = 16
+    kind: str = "vit"
+    options: dict[str, Any] = field(default_factory=dict)
+    # Left out of the saved config while at their defaults, so that configs (and the search index's model
+    # fingerprints) written before tower kinds existed stay byte for byte the same.
+    LAYOUT_OPTIONAL: ClassVar[tuple[str, ...]] = ("kind", "options")
+
+    def __post_init__(self) -> None:
+        if self.kind not in AUDIO_TOWER_KINDS:
+            raise InputError("towers.audio.kind", f"is {self.kind!r}", f"one of {sorted(AUDIO_TOWER_KINDS)}")
 
     @property
     def num_frames(self) -> int:
@@ -101,13 +121,16 @@ class Audio(Modality):
         return values
 
     def build_tower(self, config: TowerConfig, embed_dim: int) -> nn.Module:
-        from omnibind.models import audio
-
         assert isinstance(config, AudioConfig)
-        return audio.Model(config, embed_dim)
+        tower: nn.Module = _kind_module(config).Model(config, embed_dim)
+        return tower
 
     def input_spec(self, config: TowerConfig) -> InputSpec:
         assert isinstance(config, AudioConfig)
+        own = getattr(_kind_module(config), "input_spec", None)
+        if own is not None:
+            spec: InputSpec = own(config)
+            return spec
         return InputSpec((config.front_end.n_mels, config.num_frames), torch.float32)
 
     def random_input(self, config: TowerConfig, batch: int, generator: torch.Generator) -> torch.Tensor:
@@ -118,12 +141,18 @@ class Audio(Modality):
     def summary(self, config: TowerConfig, preprocessor: Preprocessor | None) -> str:
         assert isinstance(config, AudioConfig)
         f = config.front_end
-        return f"{f.clip_seconds:g}s @ {f.sample_rate} Hz, {f.n_mels} mels, patch {config.patch_size}"
+        own = getattr(_kind_module(config), "summary", None)
+        detail = f"patch {config.patch_size}" if own is None else str(own(config))
+        return f"{f.clip_seconds:g}s @ {f.sample_rate} Hz, {f.n_mels} mels, {detail}"
 
     def build_preprocessor(self, config: TowerConfig, assets: dict[str, Path]) -> Preprocessor:
         from omnibind.preprocess.audio import AudioPreprocessor
 
         assert isinstance(config, AudioConfig)
+        own = getattr(_kind_module(config), "build_preprocessor", None)
+        if own is not None:
+            processor: Preprocessor = own(config)
+            return processor
         return AudioPreprocessor(config.front_end)
 
     def validate(self, data: bytes) -> str | None:
@@ -174,6 +203,11 @@ class Audio(Modality):
         target = folder / f"{stem}.wav"
         soundfile.write(target, load_audio(source, rate).numpy(), rate)
         return target.name
+
+
+def _kind_module(config: AudioConfig) -> ModuleType:
+    """The module that builds this kind of audio tower (imported on first use)."""
+    return importlib.import_module(AUDIO_TOWER_KINDS[config.kind])
 
 
 def _header_details(source: str | io.BytesIO, name: str) -> dict[str, Any]:

@@ -17,15 +17,36 @@ THUMBNAIL_SIZE = 256
 REPORT_THUMBNAIL = 160
 
 
+RESAMPLE_FILTERS = ("bicubic", "bilinear", "nearest", "lanczos", "box", "hamming")
+
+
 @dataclass
 class ImageConfig(TowerConfig):
-    """ViT image tower: square images of `image_size` cut into `patch_size` patches."""
+    """ViT image tower: square images of `image_size` cut into `patch_size` patches, resized with `resample`.
+    With `max_num_patches` > 0 it is a NaFlex tower (SigLIP 2): each image keeps its aspect ratio and is resized
+    to at most that many patches; `image_size / patch_size` is then the side of the learned position grid."""
 
     image_size: int = 224
     patch_size: int = 16
     channels: int = 3
     mean: tuple[float, ...] = (0.5, 0.5, 0.5)
     std: tuple[float, ...] = (0.5, 0.5, 0.5)
+    resample: str = "bicubic"
+    max_num_patches: int = 0
+    # Left out of the saved config while at their defaults, so configs written before they existed stay the same.
+    LAYOUT_OPTIONAL: ClassVar[tuple[str, ...]] = ("resample", "max_num_patches")
+
+    def __post_init__(self) -> None:
+        if self.resample not in RESAMPLE_FILTERS:
+            raise InputError("towers.image.resample", f"is {self.resample!r}", f"one of {list(RESAMPLE_FILTERS)}")
+        if self.max_num_patches < 0:
+            raise InputError("towers.image.max_num_patches", f"is {self.max_num_patches}",
+                             "0 (fixed resolution) or a positive number of patches (NaFlex)")
+
+    @property
+    def naflex(self) -> bool:
+        """Whether this is a NaFlex tower (variable resolution and aspect ratio)."""
+        return self.max_num_patches > 0
 
 
 class Image(Modality):
@@ -41,23 +62,58 @@ class Image(Modality):
     noun = "a picture"
 
     def build_tower(self, config: TowerConfig, embed_dim: int) -> nn.Module:
-        from omnibind.models import vit
+        from omnibind.models import naflex, vit
 
         assert isinstance(config, ImageConfig)
-        return vit.Model(config, embed_dim)
+        return naflex.Model(config, embed_dim) if config.naflex else vit.Model(config, embed_dim)
 
     def input_spec(self, config: TowerConfig) -> InputSpec:
         assert isinstance(config, ImageConfig)
+        if config.naflex:  # packed patches + unary grid shape (models/naflex.py)
+            side = config.patch_size
+            return InputSpec((config.max_num_patches, config.channels * side * side + 2), torch.float32)
         return InputSpec((config.channels, config.image_size, config.image_size), torch.float32)
+
+    def random_input(self, config: TowerConfig, batch: int, generator: torch.Generator) -> torch.Tensor:
+        assert isinstance(config, ImageConfig)
+        if config.naflex:
+            from omnibind.preprocess.naflex import random_packed
+
+            return random_packed(config, batch, generator, lambda shape: torch.rand(shape, generator=generator) * 2 - 1)
+        return super().random_input(config, batch, generator)
+
+    def prototypes(self, config: TowerConfig, classes: int, generator: torch.Generator) -> torch.Tensor:
+        assert isinstance(config, ImageConfig)
+        if config.naflex:
+            from omnibind.preprocess.naflex import random_packed
+
+            return random_packed(config, classes, generator, lambda shape: torch.randn(shape, generator=generator))
+        return super().prototypes(config, classes, generator)
+
+    def noisy_copy(self, prototype: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Gaussian noise on the pixels; a NaFlex batch (3-D: packed patches) keeps its grid-shape columns."""
+        if prototype.dim() == 3:
+            noise = torch.randn(prototype.shape, generator=generator)
+            noise[..., -2:] = 0
+            return prototype + noise
+        return super().noisy_copy(prototype, generator)
 
     def summary(self, config: TowerConfig, preprocessor: Preprocessor | None) -> str:
         assert isinstance(config, ImageConfig)
+        if config.naflex:
+            return f"NaFlex: at most {config.max_num_patches} patches of {config.patch_size}px, aspect kept"
         return f"{config.image_size}px, patch {config.patch_size}"
 
     def build_preprocessor(self, config: TowerConfig, assets: dict[str, Path]) -> Preprocessor:
         from omnibind.preprocess.image import ImagePreprocessor
+        from omnibind.preprocess.naflex import NaFlexPreprocessor, ResampledImagePreprocessor
 
         assert isinstance(config, ImageConfig)
+        if config.naflex:
+            return NaFlexPreprocessor(config.patch_size, config.max_num_patches, config.mean, config.std,
+                                      config.resample)
+        if config.resample != "bicubic":
+            return ResampledImagePreprocessor(config.image_size, config.mean, config.std, config.resample)
         return ImagePreprocessor(config.image_size, config.mean, config.std)
 
     def sniff(self, data: bytes) -> bool:

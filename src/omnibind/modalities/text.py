@@ -3,9 +3,11 @@ captions stored in samples as UTF-8 `txt` fields."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import importlib
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -14,11 +16,21 @@ from omnibind.errors import InputError
 from omnibind.modalities.base import InputSpec, Modality, Preprocessor, TowerConfig
 
 TOKENIZER_FILE = "spiece.model"
+BPE_TOKENIZER_FILE = "tokenizer.json"  # a `tokenizers` tokenizer (CLAP's RoBERTa BPE)
+
+TEXT_TOWER_KINDS = {
+    "siglip": "omnibind.models.text",  # pre-LN, last-token pooling, SentencePiece (SigLIP)
+    "roberta": "omnibind.models.clap_text",  # post-LN RoBERTa with its pooler (CLAP), byte-level BPE
+    "siglip2": "omnibind.models.siglip2_text",  # SigLIP's tower, Gemma tokenizer.json lower-cased (SigLIP 2)
+}
+"""Text tower kinds → the module that builds them: `Model(config, embed_dim)`, and where the kind has its own
+tokenizer, `build_preprocessor(config, assets)`."""
 
 
 @dataclass
 class TextConfig(TowerConfig):
-    """Text transformer: token ids padded to `max_len`, pooled at the last position as in SigLIP."""
+    """Text transformer: token ids padded to `max_len`, pooled at the last position as in SigLIP, or another
+    `kind` of tower (TEXT_TOWER_KINDS) whose extra settings sit in `options`."""
 
     vocab_size: int = 32000
     max_len: int = 64
@@ -27,6 +39,15 @@ class TextConfig(TowerConfig):
     lower_case: bool = True
     projection: bool = True
     pool: str = "last"
+    kind: str = "siglip"
+    options: dict[str, Any] = field(default_factory=dict)
+    # Left out of the saved config while at their defaults, so that configs (and the search index's model
+    # fingerprints) written before tower kinds existed stay byte for byte the same.
+    LAYOUT_OPTIONAL: ClassVar[tuple[str, ...]] = ("kind", "options")
+
+    def __post_init__(self) -> None:
+        if self.kind not in TEXT_TOWER_KINDS:
+            raise InputError("towers.text.kind", f"is {self.kind!r}", f"one of {sorted(TEXT_TOWER_KINDS)}")
 
 
 class Text(Modality):
@@ -36,14 +57,13 @@ class Text(Modality):
     config_class = TextConfig
     fields = ("txt",)
     input_name = "input_ids"
-    asset_names = (TOKENIZER_FILE,)
+    asset_names = (TOKENIZER_FILE, BPE_TOKENIZER_FILE)
     expected = "a non-empty UTF-8 string"
 
     def build_tower(self, config: TowerConfig, embed_dim: int) -> nn.Module:
-        from omnibind.models import text
-
         assert isinstance(config, TextConfig)
-        return text.Model(config, embed_dim)
+        tower: nn.Module = _kind_module(config).Model(config, embed_dim)
+        return tower
 
     def input_spec(self, config: TowerConfig) -> InputSpec:
         assert isinstance(config, TextConfig)
@@ -78,12 +98,18 @@ class Text(Modality):
         from omnibind.preprocess.text import Tokenizer
 
         assert isinstance(config, TextConfig)
+        own = getattr(_kind_module(config), "build_preprocessor", None)
+        if own is not None:
+            processor: Preprocessor | None = own(config, assets)
+            return processor
         model_file = assets.get(TOKENIZER_FILE)
         return None if model_file is None else Tokenizer(model_file, config.max_len, config.lower_case)
 
     def asset_files(self, preprocessor: Preprocessor) -> dict[str, Path]:
+        """The tokenizer file, saved under the name its kind reads (`asset_name`, default spiece.model)."""
         model_file = getattr(preprocessor, "model_file", None)
-        return {} if model_file is None else {TOKENIZER_FILE: Path(model_file)}
+        name = getattr(preprocessor, "asset_name", TOKENIZER_FILE)
+        return {} if model_file is None else {name: Path(model_file)}
 
     def read_field(self, data: bytes) -> Any:
         """The caption as a string; an empty one means "no text" (the tokenizer rejects it by design)."""
@@ -98,6 +124,11 @@ class Text(Modality):
 
     def save_example(self, source: Any, config: TowerConfig, folder: Path, stem: str) -> str:
         raise NotImplementedError("text is shown inline, not saved as a file")
+
+
+def _kind_module(config: TextConfig) -> ModuleType:
+    """The module that builds this kind of text tower (imported on first use)."""
+    return importlib.import_module(TEXT_TOWER_KINDS[config.kind])
 
 
 TEXT = Text()

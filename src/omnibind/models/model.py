@@ -94,8 +94,8 @@ def init_weights(model: nn.Module) -> None:
     for module in model.modules():
         if isinstance(module, nn.Linear):
             nn.init.xavier_uniform_(module.weight)
-            nn.init.zeros_(module.bias)
         elif isinstance(module, nn.Conv2d):
             fan_in = module.weight[0].numel()
             nn.init.trunc_normal_(module.weight, std=(1 / fan_in) ** 0.5 / 0.87962566103423978)
+        if isinstance(module, nn.Linear | nn.Conv2d) and module.bias is not None:  # HTSAT's merging has none
             nn.init.zeros_(module.bias)

@@ -114,3 +114,77 @@ def train_tokenizer(
     except RuntimeError as err:
         raise InputError("corpus", f"tokenizer training failed ({err})", "a larger or more varied corpus") from err
     return Path(f"{out_prefix}.model")
+
+
+class GemmaTokenizer:
+    """SigLIP 2's text preprocessing, identical to transformers' Siglip2Tokenizer called as Siglip2Processor
+    does (`padding="max_length", truncation=True, max_length=64`): the Gemma tokenizer.json (BPE with byte
+    fallback) behind a lower-casing normaliser, at most max_len − 1 pieces, then `<eos>`, padded with `<pad>`
+    on the right. Special-token strings in the text map to their ids, as in transformers."""
+
+    asset_name = "tokenizer.json"  # the file name a checkpoint saves it under (the text modality reads it)
+
+    def __init__(self, tokenizer_file: str | Path, max_len: int = 64, lower_case: bool = True,
+                 eos_id: int | None = None, pad_id: int | None = None) -> None:
+        from tokenizers import Tokenizer as Backend
+        from tokenizers import normalizers
+
+        self.model_file = Path(tokenizer_file)
+        if not self.model_file.is_file():
+            raise InputError(self.model_file, "tokenizer file not found", "a Gemma tokenizer.json")
+        try:
+            self.backend = Backend.from_file(str(self.model_file))
+        except Exception as err:  # the tokenizers library raises bare Exceptions on malformed files
+            raise InputError(self.model_file, f"cannot load tokenizer ({err})", "a Gemma tokenizer.json") from err
+        self.backend.no_truncation()
+        self.backend.no_padding()
+        if lower_case:
+            steps = [normalizers.Lowercase()] + ([self.backend.normalizer] if self.backend.normalizer else [])
+            self.backend.normalizer = normalizers.Sequence(steps)
+        self.max_len = max_len
+        self.lower_case = lower_case
+        self.eos_id = self._special(eos_id, "<eos>")
+        self.pad_id = self._special(pad_id, "<pad>")
+
+    def _special(self, given: int | None, piece: str) -> int:
+        """`given`, else the id of `piece`; an error names the file when the tokenizer has no such piece."""
+        if given is not None:
+            return given
+        found = self.backend.token_to_id(piece)
+        if found is None:
+            raise InputError(self.model_file, f"tokenizer has no {piece!r} token", "a Gemma tokenizer.json")
+        return int(found)
+
+    @property
+    def vocab_size(self) -> int:
+        """Number of tokens in the tokenizer, added tokens included."""
+        return int(self.backend.get_vocab_size())
+
+    def __call__(self, texts: str | Sequence[str]) -> torch.Tensor:
+        if isinstance(texts, str):
+            texts = [texts]
+        if len(texts) == 0:
+            raise InputError("texts", "no texts given", "at least one string")
+        for text in texts:
+            if not isinstance(text, str):
+                raise InputError("text", f"got {type(text).__name__}", "a string")
+            if not text.strip():
+                raise InputError("text", "empty text", "a non-empty string")
+        out = torch.full((len(texts), self.max_len), self.pad_id, dtype=torch.long)
+        for row, encoding in enumerate(self.backend.encode_batch(list(texts), add_special_tokens=False)):
+            ids = encoding.ids[: self.max_len - 1] + [self.eos_id]
+            out[row, : len(ids)] = torch.tensor(ids)
+        return out
+
+    @property
+    def input_spec(self) -> InputSpec:
+        """What `one` returns: (max_len,) int64 ids."""
+        return InputSpec((int(self.max_len),), torch.int64)
+
+    def one(self, text: str) -> torch.Tensor:
+        """(max_len,) ids of one text (the Preprocessor protocol)."""
+        return self([text])[0]
+
+    def batch(self, texts: Sequence[str]) -> torch.Tensor:
+        """(B, max_len) ids of several texts (the Preprocessor protocol)."""
+        return self(list(texts))
