@@ -16,7 +16,8 @@ system-deps:
 data-deps:
 	@bash scripts/install_data_deps.sh
 
-$(STAMP): pyproject.toml requirements-cpu.txt scripts/install_system_deps.sh scripts/install_data_deps.sh
+$(STAMP): pyproject.toml requirements-cpu.txt scripts/install_system_deps.sh scripts/install_postgres.sh \
+		scripts/install_data_deps.sh
 	@$(MAKE) --no-print-directory system-deps
 	@$(MAKE) --no-print-directory data-deps
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

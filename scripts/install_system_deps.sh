@@ -3,6 +3,8 @@
 # end-to-end test (libsndfile is bundled in soundfile's wheel). Runs apt only as root on a Debian-like
 # system; elsewhere it prints what to install and carries on (the browser test then skips).
 set -euo pipefail
+# PostgreSQL 15 and pgvector 0.8.0 for the server-store tests (built from Debian's source package; see the script).
+bash "$(dirname "$0")/install_postgres.sh"
 PACKAGES=(chromium)
 missing=()
 for p in "${PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -29,7 +29,7 @@ def test_info(tiny_checkpoint: Path) -> None:
 def test_embed_npy_matches_python_api(tiny_checkpoint: Path, media_files: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "emb.npy"
     result = invoke("embed", media_files["photo"], media_files["tone"], "-t", "a cat", "-m", tiny_checkpoint,
-                    "-o", out, "--device", "cpu")
+                    "-o", out, "--device", "cpu", "--runtime", "fp32")  # the default may be bf16 on this CPU
     assert result.exit_code == 0, result.output
     vectors = np.load(out)
     model = omnibind.load(tiny_checkpoint)

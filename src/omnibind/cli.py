@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from omnibind.cli_common import DeviceOption, ModelOption, console, friendly_errors, load_model
+from omnibind.runtime.options import RuntimeOption, ThreadsOption
 
 app = typer.Typer(help="Images, text and audio in one embedding space.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -50,16 +51,21 @@ def embed(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output .npy (N×D array) or .jsonl.")] = Path("emb.npy"),
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
     device: DeviceOption = "auto",
+    runtime: RuntimeOption = "auto",
+    threads: ThreadsOption = None,
 ) -> None:
     """Embed files and texts into unit vectors; rows follow the input order (files, then texts)."""
     from omnibind.embed import check_output_path, embed_items, plan_items, write_embeddings
+    from omnibind.runtime import apply_runtime, batch_threads, parse_runtime
 
     check_output_path(out)
+    parse_runtime(runtime)  # a misspelt --runtime fails before the model loads
     items = plan_items(files or [], text or [])
     loaded = load_model(model, device)
+    spec = apply_runtime(loaded, runtime, batch_threads(threads))
     vectors = embed_items(loaded, items, batch_size, show_progress=sys.stderr.isatty())
     write_embeddings(out, items, vectors)
-    console.print(f"wrote {len(items)} embeddings of dim {vectors.shape[1]} to {out}")
+    console.print(f"wrote {len(items)} embeddings of dim {vectors.shape[1]} to {out} ({spec.name})")
 
 
 @app.command()
@@ -149,6 +155,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "omnibind.search.cli",
     "omnibind.export.cli",
     "omnibind.experiments.cli",
+    "omnibind.scale.cli",
     "omnibind.generation.cli",
 )
 for _name in SUBCOMMAND_MODULES:

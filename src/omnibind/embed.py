@@ -14,6 +14,7 @@ import omnibind.modalities as registry
 from omnibind.errors import InputError
 from omnibind.models.model import OmniBind
 from omnibind.progress import progress_bar
+from omnibind.runtime.prefetch import AHEAD, prefetch
 
 
 @dataclass
@@ -61,14 +62,21 @@ def _batches(items: list[Item], size: int) -> Iterator[tuple[str, list[int]]]:
 
 
 @torch.no_grad()
-def embed_items(model: OmniBind, items: list[Item], batch_size: int = 32, show_progress: bool = True) -> np.ndarray:
-    """(N, D) float32 unit vectors, row i for items[i]; same-modality items go through in batches."""
+def embed_items(model: OmniBind, items: list[Item], batch_size: int = 32, show_progress: bool = True,
+                ahead: int = AHEAD) -> np.ndarray:
+    """(N, D) float32 unit vectors, row i for items[i]; same-modality items go through in batches, the next
+    `ahead` batches decoded on worker threads while one is embedded."""
     check_towers(model, items)
     out = np.zeros((len(items), model.config.embed_dim), dtype=np.float32)
+
+    def prepare(run: tuple[str, list[int]]) -> tuple[str, list[int], torch.Tensor]:
+        modality, indices = run
+        return modality, indices, model.preprocess(modality, [items[i].source for i in indices])
+
     with progress_bar(disable=not show_progress) as progress:
         task = progress.add_task("embedding", total=len(items))
-        for modality, indices in _batches(items, batch_size):
-            vectors = model.encode(modality, [items[i].source for i in indices])
+        for modality, indices, batch in prefetch(_batches(items, batch_size), prepare, ahead):
+            vectors = model.encode(modality, batch)
             out[indices] = vectors.float().cpu().numpy()
             progress.advance(task, len(indices))
     return out

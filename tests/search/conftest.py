@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import count
 from pathlib import Path
+from typing import Any
 
 import pytest
 from search_media import image_text_model, write_media
@@ -55,3 +58,33 @@ def media_dir(tmp_path: Path) -> Path:
     folder = tmp_path / "media"
     write_media(folder)
     return folder
+
+
+DATABASES = count()
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Any]:
+    """A throwaway PostgreSQL cluster with pgvector for the session (see pg_cluster.py); skipped, with the reason,
+    where PostgreSQL, pgvector or psycopg cannot be found."""
+    pytest.importorskip("psycopg", reason="psycopg is not installed (pip install 'omnibind[postgres]')")
+    import pg_cluster as clusters
+
+    cluster = clusters.start()
+    if isinstance(cluster, str):
+        pytest.skip(cluster)
+    try:
+        missing = clusters.pgvector_missing(cluster)
+        if missing:
+            pytest.skip(missing)
+        yield cluster
+    finally:
+        clusters.stop(cluster)
+
+
+@pytest.fixture
+def pg_url(pg_cluster: Any) -> str:
+    """The URL of a new, empty database in the session's cluster, for one test."""
+    import pg_cluster as clusters
+
+    return clusters.create_database(pg_cluster, f"test{next(DATABASES)}")

@@ -114,7 +114,7 @@ def test_kill_the_cli_at_arbitrary_moments(tmp_path: Path, search_checkpoint: Pa
     media, index = tmp_path / "media", tmp_path / "index"
     write_media(media, images=40, sounds=20)
     command = [sys.executable, "-m", "omnibind.cli", "index", str(media), "-m", str(search_checkpoint),
-               "--index", str(index), "--batch-size", "1", "--device", "cpu"]
+               "--index", str(index), "--batch-size", "1", "--device", "cpu", "--runtime", "fp32"]  # exact vectors
     partial = 0
     for threshold in (3, 20, 45):
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

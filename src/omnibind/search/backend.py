@@ -4,7 +4,9 @@ interface, so the store, the index, the updater and the service never touch a ba
 A backend is built from one consistent snapshot of SQLite (per modality: item ids and unit vectors) and the
 index's options, answers nearest-neighbour queries by inner product, describes how each modality is searched,
 and may keep an on-disk cache of one SQLite generation. FAISS (omnibind.search.vectors) is the one
-implementation today; another (pgvector, say) implements `BackendKind` and is returned by `kind()`.
+`BackendKind` today; another implements `BackendKind` and is returned by `kind()`. A server store searches its
+own vectors instead (`IndexStore.own_vectors`: pgvector in PostgreSQL, omnibind.search.pgvectors), a
+`VectorBackend` with nothing to build or save.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from omnibind.search.store import Store
+from omnibind.search.store import IndexStore
 
 Parts = dict[str, tuple[np.ndarray, np.ndarray]]
 """Per modality: item ids, int64 (N,), and their unit vectors, float32 (N, dim)."""
@@ -87,29 +89,49 @@ class BackendKind(Protocol):
         ...
 
 
-def kind() -> BackendKind:
-    """The backend this installation uses (FAISS)."""
+BACKEND_OPTION = "backend"
+"""The search option that names the backend kind: absent for FAISS, "ondisk" for omnibind.search.ondisk."""
+
+
+def kind(options: Mapping[str, Any] | None = None) -> BackendKind:
+    """The backend the index's options name: FAISS by default, "ondisk" for memory-mapped approximate indexes
+    chosen from a memory budget (omnibind.search.ondisk)."""
     from omnibind.search.vectors import FaissBackend
 
-    return FaissBackend
+    name = (options or {}).get(BACKEND_OPTION)
+    if name is None:
+        return FaissBackend
+    from omnibind.search.ondisk import NAME, OnDiskBackend
+
+    if name != NAME:
+        from omnibind.errors import InputError
+
+        raise InputError("search options: backend", f"got {name!r}", f"absent (FAISS) or {NAME!r}")
+    return OnDiskBackend
 
 
-def build(store: Store, embed_dim: int, options: dict[str, Any]) -> VectorBackend:
+def build(store: IndexStore, embed_dim: int, options: dict[str, Any]) -> VectorBackend:
     """A backend over the store's current vectors (one consistent snapshot)."""
     generation, parts = store.snapshot(embed_dim)
-    return kind().build(generation, embed_dim, parts, options)
+    return kind(options).build(generation, embed_dim, parts, options)
 
 
 def load(folder: Path, generation: int, embed_dim: int) -> VectorBackend | None:
-    """The saved backend of this generation, None when it must be rebuilt."""
-    return kind().load(folder, generation, embed_dim)
+    """The saved backend of this generation (whichever kind saved it), None when it must be rebuilt."""
+    from omnibind.search.ondisk import NAME
+
+    for backend in (kind(), kind({BACKEND_OPTION: NAME})):
+        loaded = backend.load(folder, generation, embed_dim)
+        if loaded is not None:
+            return loaded
+    return None
 
 
 def reuse(folder: Path, generation: int, embed_dim: int,
           options: dict[str, Any]) -> Mapping[str, SearchInfo] | None:
     """When the saved backend matches this generation and these options: drop older saved state and return its
     description (nothing to rebuild); else None."""
-    backend = kind()
+    backend = kind(options)
     info = backend.saved_info(folder, generation, embed_dim, options)
     if info is not None:
         backend.prune(folder, generation)

@@ -16,11 +16,16 @@ from rich.table import Table
 import omnibind.modalities as registry
 from omnibind.cli_common import DeviceOption, ModelOption, console, errors, friendly_errors, load_model
 from omnibind.errors import InputError
+from omnibind.runtime.options import IndexRuntimeOption, ThreadsOption
 
 IndexArgument = Annotated[Path, typer.Argument(help="Index folder written by `omnibind index`.")]
 OverrideModelOption = Annotated[
     str | None, typer.Option("--model", "-m", help="Checkpoint folder or hub id (default: the index's own model).")
 ]
+StoreOption = Annotated[str | None, typer.Option(
+    "--store", help="Keep the index in PostgreSQL with pgvector instead of a folder: postgresql://USER@HOST[:PORT]/DB "
+                    "(a password is best left to PGPASSWORD or ~/.pgpass); any number of `serve --store` processes "
+                    "can answer from one database.")]
 
 
 @friendly_errors
@@ -28,7 +33,8 @@ def index_command(
     folder: Annotated[Path, typer.Argument(help="Folder of media files: images, sounds, ... (searched "
                                                "recursively).")],
     model: ModelOption = ...,
-    index: Annotated[Path, typer.Option("--index", "-i", help="Index folder (created when missing).")] = ...,
+    index: Annotated[Path | None, typer.Option("--index", "-i", help="Index folder (created when missing).")] = None,
+    store: StoreOption = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Files per forward pass.")] = 32,
     approximate_above: Annotated[int, typer.Option(
         min=0, help="Use an approximate (IVF) index for a modality with more items than this.")] = 200_000,
@@ -38,17 +44,65 @@ def index_command(
         "--follow-symlinks", help="Follow symbolic links to files (their targets may lie outside the folder, and "
                                   "the service will serve them); by default links are skipped.")] = False,
     device: DeviceOption = "auto",
+    runtime: IndexRuntimeOption = None,
+    threads: ThreadsOption = None,
+    vector_index: Annotated[str, typer.Option(
+        help="faiss (exact, or IVF above --approximate-above) or ondisk (above --approximate-above: HNSW or IVF-PQ "
+             "chosen from --memory-budget, saved to disk and memory-mapped; see docs/scale.md).")] = "faiss",
+    memory_budget: Annotated[str, typer.Option(
+        help="With --vector-index ondisk: RAM one modality's approximate index may take, e.g. 2GB.")] = "4GB",
 ) -> None:
     """Index (or update) a media folder: only new or changed files are embedded, deleted ones are dropped."""
+    from omnibind.runtime import apply_runtime, batch_threads, parse_runtime
     from omnibind.search.update import update_index
 
+    location = index_location(index, store)
+    if runtime is not None:
+        parse_runtime(runtime)  # a misspelt --runtime fails before the model loads
     loaded = load_model(model, device)
-    report = update_index(index, folder, loaded, model, batch_size, approximate_above, target_recall,
-                          show_progress=sys.stderr.isatty(), follow_symlinks=follow_symlinks)
-    print_index_report(report, index)
+    apply_runtime(loaded, runtime or index_runtime(location) or "auto", batch_threads(threads))
+    report = update_index(location, folder, loaded, model, batch_size, approximate_above, target_recall,
+                          show_progress=sys.stderr.isatty(), follow_symlinks=follow_symlinks,
+                          vector_options=vector_index_options(vector_index, memory_budget))
+    print_index_report(report, shown(location))
 
 
-def print_index_report(report: Any, index: Path) -> None:
+def vector_index_options(vector_index: str, memory_budget: str) -> dict[str, Any]:
+    """The search options that pick the vector backend: none for FAISS, the on-disk backend and its budget."""
+    from omnibind.scale.ann import parse_size
+
+    if vector_index == "faiss":
+        return {}
+    if vector_index != "ondisk":
+        raise InputError("--vector-index", f"got {vector_index!r}", "faiss or ondisk")
+    return {"backend": "ondisk", "memory_budget": parse_size(memory_budget)}
+
+
+def index_location(index: Path | None, store: str | None) -> Path | str:
+    """Where the index lives: an index folder, or a PostgreSQL database (--store); exactly one of them."""
+    from omnibind.search.store import is_server_url
+
+    if (index is None) == (store is None):
+        raise InputError("--store" if store else "index", "both an index folder and --store are given" if store
+                         else "no index is given", "an index folder, or --store postgresql://... (one of them)")
+    if store is not None and not is_server_url(store):
+        raise InputError("--store", f"a {store.split('://')[0][:20]!r} location" if "://" in store else
+                         "not a URL", "a postgresql://USER@HOST[:PORT]/DATABASE URL")
+    return index if index is not None else str(store)
+
+
+def shown(location: Path | str) -> str:
+    """How output names an index: its folder, or its database URL without the password."""
+    from omnibind.search.store import is_server_url
+
+    if is_server_url(location):
+        from omnibind.search.pgstore import redact
+
+        return redact(str(location))
+    return str(location)
+
+
+def print_index_report(report: Any, index: Path | str) -> None:
     """What a run did, with each file it could not index named once, with its reason."""
     from omnibind.search.scan import printable
 
@@ -86,12 +140,13 @@ def search_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     model: OverrideModelOption = None,
     device: DeviceOption = "auto",
+    runtime: IndexRuntimeOption = None,
 ) -> None:
     """Search an index by text, or by a file: a picture (--image), a sound (--audio), or a file of any
     registered media modality (--file)."""
     from omnibind.search.query import one_of
 
-    searcher = open_searcher(index, model, device)
+    searcher = open_searcher(index, model, device, runtime)
     given = (("text", text), ("image", image), ("audio", audio), (file_modality(file), file))
     queries = [(m, q) for m, q in given if q is not None]
     if len(queries) != 1:
@@ -142,7 +197,9 @@ def query_flags(searcher: Any) -> str:
 
 @friendly_errors
 def serve_command(
-    index: IndexArgument,
+    index: Annotated[Path | None, typer.Argument(help="Index folder written by `omnibind index` (or --store).")]
+    = None,
+    store: StoreOption = None,
     host: Annotated[str, typer.Option(help="Interface to listen on (loopback by default; any other needs --token "
                                            "or --insecure).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535)] = 8000,
@@ -164,6 +221,7 @@ def serve_command(
                              "thread, so one thread each keeps them from fighting over the cores.")] = 1,
     model: OverrideModelOption = None,
     device: DeviceOption = "auto",
+    runtime: IndexRuntimeOption = None,
 ) -> None:
     """Serve the index over HTTP: POST /search, /items/{id}, thumbnails, media, /health, the web page at /."""
     import uvicorn
@@ -171,9 +229,11 @@ def serve_command(
     from omnibind.search.security import Guard, TimedH11Protocol, is_loopback
     from omnibind.search.service import create_app
 
+    location = index_location(index, store)
     check_exposure(host, token, insecure)
     set_threads(threads)
-    app: Any = create_app(open_searcher(index, model, device), max_upload_bytes=int(max_upload_mb * 1024 * 1024))
+    searcher = open_searcher(location, model, device, runtime)
+    app: Any = create_app(searcher, max_upload_bytes=int(max_upload_mb * 1024 * 1024))
     if cors_origin:
         from starlette.middleware.cors import CORSMiddleware
 
@@ -183,7 +243,8 @@ def serve_command(
     if not is_loopback(host):
         how = "with a bearer token" if token else "WITHOUT a token (--insecure): anyone who can reach it can read it"
         errors.print(f"warning: serving on {host}, reachable from other machines, {how}", highlight=False)
-    console.print(f"serving {index} on http://{host}:{port}/ (OpenAPI spec at /openapi.json)", highlight=False)
+    console.print(f"serving {shown(location)} on http://{host}:{port}/ (OpenAPI spec at /openapi.json)",
+                  highlight=False)
     uvicorn.run(app, host=host, port=port, log_level="warning", http=TimedH11Protocol, timeout_keep_alive=5)
 
 
@@ -215,14 +276,50 @@ def check_exposure(host: str, token: str | None, insecure: bool) -> None:
                          "who can reach it")
 
 
-def open_searcher(index: Path, model: str | None, device: str) -> Any:
-    """The index with its own model (or `model`, which must be the same one)."""
+def open_searcher(index: Path | str, model: str | None, device: str, runtime: str | None = None) -> Any:
+    """The index with its own model (or `model`, which must be the same one), embedding queries on the inference
+    path that built the index (or on `runtime`, with a note when that differs)."""
+    from omnibind.runtime import apply_runtime, parse_runtime
     from omnibind.search.index import SearchIndex
     from omnibind.search.query import Searcher
 
+    if runtime is not None:
+        parse_runtime(runtime)
     opened = SearchIndex(index)
     name = model or opened.model.name
-    return Searcher(opened, load_model(name, device), name)
+    loaded = load_model(name, device)
+    built = stored_runtime(opened.store)
+    spec = apply_runtime(loaded, runtime or built or "auto")
+    if built is not None and spec.name != built:
+        errors.print(f"note: {opened.name} was built with --runtime {built}; queries are embedded with {spec.name}",
+                     highlight=False)
+    return Searcher(opened, loaded, name)
+
+
+def stored_runtime(store: Any) -> str | None:
+    """The --runtime an open index records (fp32 for one that predates the record; None when it is empty)."""
+    from omnibind.runtime.record import META_KEY, recorded_spec
+
+    spec = recorded_spec(store.meta(META_KEY), sum(store.counts().values()) > 0)
+    return None if spec is None else spec.name
+
+
+def index_runtime(index: Path | str) -> str | None:
+    """The --runtime the index at `index` was built with; None when there is no index there yet."""
+    from omnibind.search.store import DB_FILE, is_server_url, open_store
+
+    if not is_server_url(index) and not (Path(index) / DB_FILE).is_file():
+        return None
+    if is_server_url(index):
+        from omnibind.search.pgstore import holds_index
+
+        if not holds_index(str(index)):
+            return None
+    store = open_store(index)
+    try:
+        return stored_runtime(store)
+    finally:
+        store.close()
 
 
 def register(app: typer.Typer) -> None:

@@ -84,7 +84,7 @@ def legacy_fingerprints(model: OmniBind) -> tuple[str, ...]:
     return (fingerprint(model, v1_config(model.config.to_dict())),)
 
 
-def check_same_model(index: Path, recorded: ModelIdentity, given: ModelIdentity,
+def check_same_model(index: str | Path, recorded: ModelIdentity, given: ModelIdentity,
                      model: OmniBind | None = None) -> None:
     """Refuse a model other than the index's own, naming both; with `model`, a fingerprint recorded by older
     code (see `legacy_fingerprints`) is accepted too."""

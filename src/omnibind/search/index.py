@@ -1,5 +1,6 @@
 """An index folder opened for searching: item metadata from SQLite, vectors from the vector backend's cache
-(rebuilt from SQLite when missing or stale), and a cheap refresh when `omnibind index` has updated the folder."""
+(rebuilt from SQLite when missing or stale), and a cheap refresh when `omnibind index` has updated the folder.
+An index in PostgreSQL (a postgresql:// URL) is opened the same way and searches its vectors in the database."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from omnibind.search import backend
 from omnibind.search.backend import VectorBackend
 from omnibind.search.identity import ModelIdentity
 from omnibind.search.lock import writer_lock
-from omnibind.search.store import ItemRecord, Store
+from omnibind.search.store import IndexStore, ItemRecord, open_store
 
 REFRESH_SECONDS = 1.0
 
@@ -35,14 +36,15 @@ class Hit:
 
 
 class SearchIndex:
-    """Search an index folder by vector; safe to share between threads."""
+    """Search an index folder (or a postgresql:// database) by vector; safe to share between threads."""
 
     def __init__(self, folder: str | Path) -> None:
-        self.folder = Path(folder)
-        self.store = Store(self.folder)
+        self.store: IndexStore = open_store(folder)
+        self.folder = self.store.folder  # None for an index in a database server
+        self.name = self.store.name  # how messages name it (a database URL without its password)
         recorded = self.store.meta("model")
         if recorded is None:
-            raise InputError(self.folder, "index records no model", "an index written by `omnibind index`")
+            raise InputError(self.name, "index records no model", "an index written by `omnibind index`")
         self.model = ModelIdentity.from_dict(recorded)
         self._lock = threading.Lock()
         self._checked = time.monotonic()
@@ -55,20 +57,35 @@ class SearchIndex:
         return self.model.embed_dim
 
     def _load_or_build(self, generation: int) -> VectorBackend:
-        """The cache of this generation, or a rebuild from SQLite (saved when no writer holds the folder)."""
-        cached = backend.load(self.folder, generation, self.embed_dim)
+        """The store's own vector search, the cache of this generation, or a rebuild from SQLite (saved when no
+        writer holds the folder)."""
+        cached = self._cached(generation)
         if cached is not None:
             return cached
         try:
-            with writer_lock(self.folder) as idle:
+            with writer_lock(self._cache_folder()) as idle:
                 return self._rebuild(persist=idle)
         except OSError:  # a read-only index folder: search from memory
             return self._rebuild(persist=False)
 
+    def _cached(self, generation: int) -> VectorBackend | None:
+        """The store's own live vectors (a server store), else the backend's saved cache of this generation."""
+        own = self.store.own_vectors(self.embed_dim)
+        if own is not None:
+            return own
+        return backend.load(self._cache_folder(), generation, self.embed_dim)
+
+    def _cache_folder(self) -> Path:
+        """The index folder that holds the vector cache (every store without its own vector search has one)."""
+        if self.folder is None:
+            raise InputError(self.name, "has no vector search of its own and no folder for a vector cache",
+                             "an index folder, or a server store that searches its own vectors")
+        return self.folder
+
     def _rebuild(self, persist: bool) -> VectorBackend:
         built = backend.build(self.store, self.embed_dim, self.store.meta("ann") or {})
         if persist:
-            built.save(self.folder)
+            built.save(self._cache_folder())
         return built
 
     def refresh(self, force: bool = False) -> bool:
@@ -88,10 +105,10 @@ class SearchIndex:
             generation = self.store.generation()
             if generation == self.vectors.generation:
                 return False
-            newer = backend.load(self.folder, generation, self.embed_dim)
+            newer = self._cached(generation)
             if newer is None:
                 try:
-                    with writer_lock(self.folder) as idle:
+                    with writer_lock(self._cache_folder()) as idle:
                         if not idle:
                             return False
                         newer = self._rebuild(persist=True)

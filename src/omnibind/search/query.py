@@ -45,7 +45,7 @@ class Searcher:
     """The index and the model that built it; thread-safe (model calls are serialised)."""
 
     def __init__(self, index: SearchIndex, model: OmniBind, model_name: str | Path | None = None) -> None:
-        check_same_model(index.folder, index.model, identify(model, model_name or index.model.name), model)
+        check_same_model(index.name, index.model, identify(model, model_name or index.model.name), model)
         self.index = index
         self.model = model
         self._lock = threading.Lock()

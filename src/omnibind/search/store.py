@@ -19,15 +19,18 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from omnibind.errors import InputError
 from omnibind.fsutil import fsync_path
+
+if TYPE_CHECKING:
+    from omnibind.search.backend import VectorBackend
 
 DB_FILE = "index.sqlite"
 SCHEMA_VERSION = 2
@@ -116,6 +119,79 @@ class KnownFile:
     sha256: str
 
 
+class IndexStore(Protocol):
+    """What the indexer, the search index and the service need of an index's store: this module's SQLite folder
+    (`Store`), or a PostgreSQL database (omnibind.search.pgstore.PgStore). `db` is what `transaction()` yields."""
+
+    @property
+    def name(self) -> str:
+        """How messages name the index: its folder, or its database URL without the password."""
+        ...
+
+    @property
+    def folder(self) -> Path | None:
+        """The index folder (vector caches and the writer lock live there); None for a server store."""
+        ...
+
+    def meta(self, key: str) -> Any: ...
+    def set_meta(self, values: dict[str, Any]) -> None: ...
+    def generation(self) -> int: ...
+    def transaction(self, bump: bool = True) -> AbstractContextManager[Any]: ...
+    def known_files(self, root: str) -> dict[str, KnownFile]: ...
+    def known_failures(self, root: str) -> dict[str, tuple[int, int, str]]: ...
+    def add_items(self, db: Any, infos: Sequence[MediaInfo], vectors: np.ndarray) -> None: ...
+    def touch_items(self, db: Any, infos: Iterable[MediaInfo]) -> None: ...
+    def add_failures(self, db: Any, failures: Iterable[tuple[str, int, int, str]]) -> None: ...
+    def remove_paths(self, db: Any, paths: Sequence[str]) -> None: ...
+    def item(self, item_id: int) -> ItemRecord | None: ...
+    def items(self, ids: Sequence[int]) -> dict[int, ItemRecord]: ...
+    def vector(self, item_id: int, dim: int) -> np.ndarray | None: ...
+    def counts(self) -> dict[str, int]: ...
+    def failures(self) -> list[tuple[str, str]]: ...
+    def snapshot(self, dim: int) -> tuple[int, dict[str, tuple[np.ndarray, np.ndarray]]]: ...
+    def integrity_check(self) -> str: ...
+    def close(self) -> None: ...
+
+    def own_vectors(self, embed_dim: int) -> VectorBackend | None:
+        """The store's own live vector search (a server store indexes its vectors itself), or None when the
+        installed backend kind builds them from `snapshot` and caches them in `folder` (SQLite + FAISS)."""
+        ...
+
+
+def is_server_url(location: object) -> bool:
+    """Whether an index location names a database server (postgresql://...) rather than an index folder."""
+    return isinstance(location, str) and location.startswith(("postgresql://", "postgres://"))
+
+
+def open_store(location: str | Path) -> IndexStore:
+    """The index at `location`, for reading: an index folder, or a postgresql:// URL."""
+    if is_server_url(location):
+        from omnibind.search.pgstore import PgStore
+
+        return PgStore(str(location))
+    return Store(location)
+
+
+@contextmanager
+def open_writer(location: str | Path, initial_meta: dict[str, Any]) -> Iterator[IndexStore]:
+    """The index at `location` opened by its one writer (created with `initial_meta` when missing), or an
+    InputError when another process is updating it; closed on exit."""
+    if is_server_url(location):
+        from omnibind.search.pgstore import writer
+
+        with writer(str(location), initial_meta) as server:
+            yield server
+        return
+    from omnibind.search.lock import exclusive_writer
+
+    with exclusive_writer(Path(location)):
+        store = Store(location, initial_meta)
+        try:
+            yield store
+        finally:
+            store.close()
+
+
 class Store:
     """SQLite connection to an index folder; thread-safe (one lock), every write is one transaction."""
 
@@ -164,6 +240,15 @@ class Store:
         """Close the connection (the WAL is checkpointed by SQLite)."""
         with self._lock:
             self._db.close()
+
+    @property
+    def name(self) -> str:
+        """How messages name the index: its folder."""
+        return str(self.folder)
+
+    def own_vectors(self, embed_dim: int) -> None:
+        """None: a vector backend kind builds this index's vectors from `snapshot` and caches them in the folder."""
+        return None
 
     # ------------------------------------------------------------------------------------------ meta
 

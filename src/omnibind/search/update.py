@@ -18,6 +18,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -25,13 +26,16 @@ import torch
 from omnibind.errors import InputError
 from omnibind.models.model import OmniBind
 from omnibind.progress import progress_bar
+from omnibind.runtime import prefetch, runtime_of
+from omnibind.runtime.record import META_KEY as RUNTIME_KEY
+from omnibind.runtime.record import check_same_runtime
 from omnibind.search import backend
 from omnibind.search.ann import APPROXIMATE_ABOVE, TARGET_RECALL
 from omnibind.search.backend import SearchInfo
 from omnibind.search.identity import ModelIdentity, check_same_model, identify
-from omnibind.search.lock import LOCK_FILE, exclusive_writer
-from omnibind.search.scan import FoundFile, SkippedFile, describe, file_hash, walk_media
-from omnibind.search.store import DB_FILE, KnownFile, Store
+from omnibind.search.lock import LOCK_FILE
+from omnibind.search.scan import FoundFile, MediaInfo, SkippedFile, describe, file_hash, walk_media
+from omnibind.search.store import DB_FILE, IndexStore, KnownFile, is_server_url, open_writer
 
 StepHook = Callable[[str], None]
 """Called with "scanned", "removed", "batch-embedded" (before its commit), "batch-committed",
@@ -90,10 +94,12 @@ def update_index(
     show_progress: bool = False,
     on_step: StepHook | None = None,
     follow_symlinks: bool = False,
+    vector_options: dict[str, Any] | None = None,
 ) -> UpdateReport:
-    """Bring the index in `index` up to date with the media files under `root` (every registered media
-    modality the model has a tower for; files of others are counted as skipped). Symbolic links are skipped
-    unless `follow_symlinks` (then the service may serve their targets, wherever they are)."""
+    """Bring the index in `index` (a folder, or a postgresql:// URL) up to date with the media files under `root`
+    (every registered media modality the model has a tower for; files of others are counted as skipped).
+    Symbolic links are skipped unless `follow_symlinks` (then the service may serve their targets, wherever
+    they are). `vector_options` choose another vector backend and its settings (omnibind.search.ondisk)."""
     start = time.perf_counter()
     step = on_step or (lambda name: None)
     root_path, folder = _check_paths(root, index)
@@ -103,39 +109,40 @@ def update_index(
         raise InputError("target_recall", f"got {target_recall}", "a fraction in (0, 1]")
     identity = identify(model, model_name)
     report = UpdateReport(str(root_path))
-    with exclusive_writer(folder):
-        store = Store(folder, initial_meta={"model": identity.to_dict()})
-        try:
-            check_same_model(folder, ModelIdentity.from_dict(store.meta("model")), identity, model)
-            # The same weights may have moved (or been fingerprinted by older code): record them as they are now.
-            options = {"approximate_above": approximate_above, "target_recall": target_recall}
-            roots = {**(store.meta("roots") or {}), str(root_path): {"follow_symlinks": follow_symlinks}}
-            store.set_meta({"model": identity.to_dict(), "ann": options, "roots": roots})
-            known = store.known_files(str(root_path))
-            plan = plan_changes(store, root_path, known, model.modalities, skip=[folder],
-                                follow_symlinks=follow_symlinks)
-            report.unchanged, report.skipped, report.skipped_files = plan.unchanged, plan.skipped, plan.skipped_files
-            report.still_failed = plan.still_failed
-            step("scanned")
-            if plan.removed:
-                with store.transaction() as db:
-                    Store.remove_paths(db, plan.removed)
-                report.removed = sum(path in known for path in plan.removed)
-                step("removed")
-            _embed_all(store, model, plan.todo, known, batch_size, report, show_progress, step, follow_symlinks)
-            search = _current_vectors(store, folder, identity.embed_dim, options, step)
-            report.totals, report.search = store.counts(), search
-            step("done")
-        finally:
-            store.close()
+    with open_writer(folder or str(index), {"model": identity.to_dict()}) as store:
+        check_same_model(store.name, ModelIdentity.from_dict(store.meta("model")), identity, model)
+        # The same weights may have moved (or been fingerprinted by older code): record them as they are now.
+        options = {"approximate_above": approximate_above, "target_recall": target_recall, **(vector_options or {})}
+        roots = {**(store.meta("roots") or {}), str(root_path): {"follow_symlinks": follow_symlinks}}
+        runtime = runtime_of(model)
+        check_same_runtime(store.name, store.meta(RUNTIME_KEY), runtime, sum(store.counts().values()) > 0)
+        store.set_meta({"model": identity.to_dict(), "ann": options, "roots": roots, RUNTIME_KEY: runtime.to_dict()})
+        known = store.known_files(str(root_path))
+        plan = plan_changes(store, root_path, known, model.modalities, skip=[folder] if folder else [],
+                            follow_symlinks=follow_symlinks)
+        report.unchanged, report.skipped, report.skipped_files = plan.unchanged, plan.skipped, plan.skipped_files
+        report.still_failed = plan.still_failed
+        step("scanned")
+        if plan.removed:
+            with store.transaction() as db:
+                store.remove_paths(db, plan.removed)
+            report.removed = sum(path in known for path in plan.removed)
+            step("removed")
+        _embed_all(store, model, plan.todo, known, batch_size, report, show_progress, step, follow_symlinks)
+        search = _current_vectors(store, identity.embed_dim, options, step)
+        report.totals, report.search = store.counts(), search
+        step("done")
     report.seconds = time.perf_counter() - start
     return report
 
 
-def _check_paths(root: str | Path, index: str | Path) -> tuple[Path, Path]:
+def _check_paths(root: str | Path, index: str | Path) -> tuple[Path, Path | None]:
+    """The resolved media folder, and the index folder (None for an index in a database server)."""
     root_path = Path(root)
     if not root_path.is_dir():
         raise InputError(root, "no such folder", "a folder of media files to index")
+    if is_server_url(index):
+        return root_path.resolve(), None
     folder = Path(index).absolute()
     if folder.exists() and not folder.is_dir():
         raise InputError(index, "is a file", "an index folder (created when missing)")
@@ -147,7 +154,7 @@ def _check_paths(root: str | Path, index: str | Path) -> tuple[Path, Path]:
     return root_path.resolve(), folder
 
 
-def plan_changes(store: Store, root: Path, known: dict[str, KnownFile], modalities: Sequence[str],
+def plan_changes(store: IndexStore, root: Path, known: dict[str, KnownFile], modalities: Sequence[str],
                  skip: Sequence[Path] = (), follow_symlinks: bool = False) -> Plan:
     """Which files to (re-)embed, which indexed paths are gone, how many files the model cannot embed, which
     entries are not indexable, and which files failed before and have not changed since (not retried)."""
@@ -184,11 +191,19 @@ def _batches(files: list[FoundFile], size: int) -> Iterator[tuple[str, list[Foun
             yield modality, group[start : start + size]
 
 
-def _embed_all(store: Store, model: OmniBind, todo: list[FoundFile], known: dict[str, KnownFile], batch_size: int,
+_Prepared = tuple[str, list[FoundFile], list[MediaInfo], list[MediaInfo], list[tuple[str, int, int, str]],
+                  list[torch.Tensor]]
+"""A decoded batch: modality, its files, new or changed ones, re-stamped ones, failures, and input tensors."""
+
+
+def _embed_all(store: IndexStore, model: OmniBind, todo: list[FoundFile], known: dict[str, KnownFile], batch_size: int,
                report: UpdateReport, show_progress: bool, step: StepHook, follow_symlinks: bool = False) -> None:
     with progress_bar(disable=not show_progress) as progress:
         task = progress.add_task("indexing", total=len(todo), unit="files")
-        for modality, batch in _batches(todo, batch_size):
+
+        def prepare(run: tuple[str, list[FoundFile]]) -> _Prepared:
+            """Hash, describe and decode one batch (on a prefetch thread while the previous one is embedded)."""
+            modality, batch = run
             fresh, restamped, failed, tensors = [], [], [], []
             for found in batch:
                 try:
@@ -201,13 +216,16 @@ def _embed_all(store: Store, model: OmniBind, todo: list[FoundFile], known: dict
                     fresh.append(info)
                 except Exception as err:  # a decoder boundary: no file may stop the run
                     failed.append((found.path, found.size, found.mtime_ns, failure_reason(found.path, err)))
+            return modality, batch, fresh, restamped, failed, tensors
+
+        for modality, batch, fresh, restamped, failed, tensors in prefetch(_batches(todo, batch_size), prepare):
             vectors = _embed(model, modality, tensors)
             step("batch-embedded")
             with store.transaction() as db:
                 if fresh:
-                    Store.add_items(db, fresh, vectors)
-                Store.touch_items(db, restamped)
-                Store.add_failures(db, failed)
+                    store.add_items(db, fresh, vectors)
+                store.touch_items(db, restamped)
+                store.add_failures(db, failed)
             step("batch-committed")
             report.added += sum(info.path not in known for info in fresh)
             report.changed += sum(info.path in known for info in fresh)
@@ -231,9 +249,17 @@ def _embed(model: OmniBind, modality: str, tensors: list[torch.Tensor]) -> np.nd
     return model.encode(modality, torch.stack(tensors)).float().cpu().numpy()
 
 
-def _current_vectors(store: Store, folder: Path, embed_dim: int, options: dict[str, float],
+def _current_vectors(store: IndexStore, embed_dim: int, options: dict[str, Any],
                      step: StepHook) -> dict[str, SearchInfo]:
-    """Rebuild and save the vector cache unless the one on disk already matches this generation and options."""
+    """Rebuild and save the vector cache unless the one on disk already matches this generation and options (a
+    server store searches its vectors itself: its writer builds the index of a new modality in the database)."""
+    own = store.own_vectors(embed_dim)
+    if own is not None:
+        return dict(own.describe())
+    folder = store.folder
+    if folder is None:
+        raise InputError(store.name, "has no vector search of its own and no index folder for a vector cache",
+                         "an index folder, or a server store that searches its own vectors")
     saved = backend.reuse(folder, store.generation(), embed_dim, options)
     if saved is not None:
         return dict(saved)

@@ -1,0 +1,70 @@
+"""ONNX Runtime as a backend (an image and a text tower): parity with PyTorch fp32 (max abs difference of unit
+embeddings ≤ 1e-4 for onnx, cosine ≥ 0.99 for onnx-int8), any batch size, one export per model reused from the cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from runtime_models import batches, two_tower_model
+
+pytest.importorskip("onnxruntime")
+
+from omnibind.errors import InputError
+from omnibind.export import onnx as exporter
+from omnibind.runtime import apply_runtime, onnx_backend
+
+PARITY = 1e-4
+INT8_MIN_COSINE = 0.99
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's ONNX cache after one export of `two_tower_model()` (both onnx paths then read it)."""
+    folder = tmp_path_factory.getbasetemp() / "onnx-cache"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OMNIBIND_CACHE", str(folder))
+        apply_runtime(two_tower_model(), "onnx")
+    return folder
+
+
+def test_onnx_matches_pytorch_fp32_at_any_batch_size(exported: Path,
+                                                     two_tower_reference: dict[str, torch.Tensor]) -> None:
+    model = two_tower_model()
+    assert apply_runtime(model, "onnx").backend == "onnxruntime"
+    for modality, x in batches().items():
+        if modality not in model.modalities:
+            continue
+        got = model.encode(modality, x)
+        assert got.dtype == torch.float32
+        assert (got - two_tower_reference[modality]).abs().max().item() <= PARITY
+        assert torch.allclose(model.encode(modality, x[:1]), two_tower_reference[modality][:1], atol=PARITY)
+
+
+def test_onnx_int8_stays_close_to_fp32(exported: Path, two_tower_reference: dict[str, torch.Tensor]) -> None:
+    model = two_tower_model()
+    apply_runtime(model, "onnx-int8")
+    for modality, x in batches().items():
+        if modality not in model.modalities:
+            continue
+        assert (model.encode(modality, x) * two_tower_reference[modality]).sum(-1).min().item() >= INT8_MIN_COSINE
+    graphs = list(exported.rglob(f"*{onnx_backend.INT8_SUFFIX}"))
+    assert {g.name for g in graphs} == {f"{m}{onnx_backend.INT8_SUFFIX}" for m in model.modalities}
+
+
+def test_the_export_is_reused_and_another_model_gets_its_own(exported: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_export(*args: object, **kwargs: object) -> None:
+        raise AssertionError("exported again")
+
+    monkeypatch.setattr(exporter, "export_onnx", no_export)
+    apply_runtime(two_tower_model(), "onnx")  # same weights: the cached graphs
+    with pytest.raises(AssertionError, match="exported again"):
+        apply_runtime(two_tower_model(seed=1), "onnx")  # other weights: a new export
+    assert not [p for p in exported.iterdir() if p.name.startswith(".")]  # no half-written export left behind
+
+
+def test_a_missing_onnxruntime_is_named_with_the_alternatives(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(__import__("sys").modules, "onnxruntime", None)
+    with pytest.raises(InputError, match=r"--runtime: the ONNX paths need onnxruntime.*--runtime fp32"):
+        apply_runtime(two_tower_model(), "onnx")

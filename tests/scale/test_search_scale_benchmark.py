@@ -1,0 +1,64 @@
+"""benchmarks/search_scale.py on real-item embeddings at tiny sizes: from an embed-dataset folder, and from a
+model over augmented pictures; it runs, names its data and reports sane numbers (timings are never asserted)."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+from rich.console import Console
+from scale_data import Shards, clustered
+
+from omnibind.scale import parquet
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("search_scale", BENCHMARKS / "search_scale.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def check(results: dict, n: int, printed: str) -> None:
+    rows = results["rows"]
+    assert rows[0]["index"].startswith("exact") and rows[0]["recall_at_10"] == 1.0 and results["n"] == n
+    assert {r["index"].split(",")[0] for r in rows[1:]} == {"HNSW", "IVF-PQ + re-ranking"}
+    assert all(0 <= r["recall_at_10"] <= 1 and 0 < r["p50_ms"] <= r["p99_ms"] for r in rows)
+    tuned = [r for r in rows if "(tuned)" in r["index"]]
+    assert len(tuned) == 2 and all(r["disk_bytes_per_vector"] > 4 * results["dim"] for r in tuned)
+    assert "embeddings an omnibind model made of real items" in results["data_case"]
+    assert "recall@10" in printed and "disk B/vec" in printed
+
+
+def test_real_embeddings_from_an_embed_dataset_folder(tmp_path: Path) -> None:
+    data = clustered(3050, 24, seed=9)
+    (tmp_path / "emb").mkdir()
+    rows = {"key": [f"k{i}" for i in range(3050)], "modality": ["image"] * 3000 + ["text"] * 50,
+            "source": ["s"] * 3050, "meta": [None] * 3050}
+    parquet.write_part(tmp_path / "emb" / parquet.part_name(0), rows, data, 24)
+    console = Console(file=io.StringIO(), width=200)
+    results = bench().main(["--data", "real", "--embeddings", str(tmp_path / "emb"), "--n", "2500", "--kinds",
+                            "hnsw,ivfpq", "--queries", "40", "--latency-queries", "5", "--threads", "1",
+                            "--json", str(tmp_path / "out.json")], console=console)
+    check(results, 2500, console.file.getvalue())
+    assert results["queries"] == 40 and "the first 40 text embeddings" in results["source"]
+    assert json.loads((tmp_path / "out.json").read_text())["rows"] == results["rows"]
+
+
+def test_real_embeddings_of_augmented_pictures(shards: Shards, checkpoint: Path, tmp_path: Path) -> None:
+    console = Console(file=io.StringIO(), width=200)
+    results = bench().main(["--data", "real", "--model", str(checkpoint), "--starter", shards.pattern, "--n", "2000",
+                            "--kinds", "hnsw,ivfpq", "--queries", "30", "--latency-queries", "5", "--threads", "1",
+                            "--work", str(tmp_path / "work"), "--json", str(tmp_path / "out.json")], console=console)
+    check(results, 2000, console.file.getvalue())
+    assert "starter pictures" in results["source"] and "text → picture" in results["source"]
+    stored = np.memmap(tmp_path / "work" / "vectors.f32", dtype=np.float32, mode="r").reshape(-1, 32)
+    assert len(stored) == 2000 and np.allclose(np.linalg.norm(stored, axis=1), 1, atol=1e-4)
+    assert len({tuple(np.round(v, 4)) for v in stored[:200]}) > 150, "augmentations give distinct vectors"
