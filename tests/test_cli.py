@@ -86,6 +86,7 @@ def test_create_and_tokenizer_train(tmp_path: Path) -> None:
         (["embed", "-t", "x", "-m", "{ckpt}", "-o", "out.csv"], "unknown output type"),
         (["classify", "missing.png", "--labels", "a,b", "-m", "{ckpt}"], "file not found"),
         (["classify", "{photo}", "--labels", " , ", "-m", "{ckpt}"], "label"),
+        (["classify", "{photo}", "--labels", "a,b", "-m", "{ckpt}", "--runtime", "fp64"], "--runtime"),
         (["embed", "-t", "   ", "-m", "{ckpt}"], "empty text"),
     ],
 )

@@ -78,15 +78,19 @@ def classify(
     top: Annotated[int, typer.Option(min=1)] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     device: DeviceOption = "auto",
+    runtime: RuntimeOption = "auto",
 ) -> None:
     """Zero-shot classification of one image or sound among the given labels."""
     from omnibind.embed import check_towers, plan_items
     from omnibind.inference import zero_shot
+    from omnibind.runtime import apply_runtime, parse_runtime
 
+    parse_runtime(runtime)  # a misspelt --runtime fails before the model loads
     items = plan_items([file], [])
     modality = items[0].modality
     names = [label.strip() for label in labels.split(",")]
     loaded = load_model(model, device)
+    apply_runtime(loaded, runtime)
     check_towers(loaded, items)
     result = zero_shot(loaded, [str(file)], names, modality, template)
     ranked = result.top(top)[0]

@@ -63,6 +63,13 @@ def test_the_index_records_its_path_and_queries_reuse_it(tmp_path: Path, checkpo
     hits = searcher.search("image", picture, k=1)
     assert Path(hits[0].item.path).name == "picture3.png" and hits[0].score == pytest.approx(1.0, abs=2e-3)
 
+    from fastapi.testclient import TestClient
+
+    from omnibind.search.service import create_app
+
+    with TestClient(create_app(searcher)) as client:
+        assert client.get("/health").json()["runtime"] == "int8"
+
 
 def test_another_path_cannot_extend_the_index(tmp_path: Path, checkpoint: Path) -> None:
     media, index = write_media(tmp_path / "media"), tmp_path / "index"

@@ -156,6 +156,8 @@ class Health(BaseModel):
     modalities: dict[str, int]
     model: str
     embed_dim: int
+    runtime: str = Field("fp32", description="The inference path queries are embedded on (the one that built the "
+                                             "index unless the service was started with another), e.g. 'bf16'.")
     query_modalities: list[str]
     item_modalities: list[str] = Field(description="Media modalities this index holds and results can be "
                                                    "filtered by.")

@@ -29,6 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import omnibind.modalities as registry
 from omnibind.errors import InputError, UploadError
+from omnibind.runtime import runtime_of
 from omnibind.search.files import FileGuard, FileResponse, byte_range, relative_path
 from omnibind.search.limits import BODY_IDLE_SECONDS, BodyLimit
 from omnibind.search.query import Searcher, one_of
@@ -124,7 +125,8 @@ def create_app(searcher: Searcher, max_upload_bytes: int = MAX_UPLOAD_BYTES, dec
         stats = index.stats()
         return Health(status="ok", items=stats["items"], modalities=stats["modalities"],
                       model=display_name(index.model.name), embed_dim=index.embed_dim,
-                      query_modalities=list(searcher.query_modalities), item_modalities=list(searcher.item_modalities),
+                      runtime=runtime_of(searcher.model).name, query_modalities=list(searcher.query_modalities),
+                      item_modalities=list(searcher.item_modalities),
                       search=stats["search"], max_upload_bytes=max_upload_bytes)
 
     @app.post("/search", response_model=SearchResponse, openapi_extra={"requestBody": search_body()},
