@@ -27,6 +27,7 @@ from omnibind.processors import build_processors
 FORMAT = "omnibind"
 FORMAT_VERSION = 2  # 2: embed_dim only in the model config, audio front end nested (1 still loads)
 CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE = "config.json", "model.safetensors", "spiece.model"
+GENERATOR_SECTION = "decoder"  # its presence in config.json makes the checkpoint a generator (towers + decoder)
 HUB_FILES = [CONFIG_FILE, "*.safetensors", "model.safetensors.index.json", TOKENIZER_FILE, "*.json"]
 
 
@@ -53,17 +54,25 @@ def asset_files(model: OmniBind) -> dict[str, Path]:
     return files
 
 
-def save(model: OmniBind, folder: str | Path) -> Path:
-    """Save weights, config and the preprocessors' files into `folder`; each file is replaced atomically."""
-    return save_state(folder, model.config, model.state_dict(), asset_files(model))
+def save(model: OmniBind | nn.Module, folder: str | Path) -> Path:
+    """Save weights, config and the preprocessors' files into `folder` (a Generator also its decoder section
+    and prompt tokenizer); each file is replaced atomically."""
+    from omnibind.generation.model import Generator
+
+    if isinstance(model, Generator):
+        from omnibind.generation.store import save_generator
+
+        return save_generator(model, folder)
+    return save_state(folder, model.config, model.state_dict(), asset_files(model))  # type: ignore[arg-type]
 
 
 def save_state(folder: str | Path, config: ModelConfig, state: dict[str, torch.Tensor],
-               assets: dict[str, Path] | None = None) -> Path:
-    """Write a checkpoint from a config, a full state dict (e.g. gathered from sharded training) and the
-    preprocessors' files, by the names they are saved under."""
+               assets: dict[str, Path] | None = None, sections: dict[str, Any] | None = None) -> Path:
+    """Write a checkpoint from a config, a full state dict (e.g. gathered from sharded training), the
+    preprocessors' files by the names they are saved under, and extra config sections (a generator's
+    "decoder", which `load` dispatches on)."""
     folder = Path(folder)
-    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "model": config.to_dict()}
+    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "model": config.to_dict(), **(sections or {})}
     tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
     atomic_write(folder / WEIGHTS_FILE, lambda p: save_file(tensors, str(p), metadata={"format": "pt"}))
     for name, source in (assets or {}).items():
@@ -98,7 +107,11 @@ def load(name_or_path: str | Path, device: str | torch.device = "cpu", dtype: to
     SigLIP, ...), from a folder or hub id, with its preprocessors."""
     folder = resolve(name_or_path)
     meta = read_json(folder / CONFIG_FILE, required=True)
-    if meta.get("format") == FORMAT:
+    if meta.get("format") == FORMAT and GENERATOR_SECTION in meta:
+        from omnibind.generation.store import load_generator
+
+        model = load_generator(folder, meta)
+    elif meta.get("format") == FORMAT:
         config = ModelConfig.from_dict(meta["model"])
         model = OmniBind(config, build_processors(config, assets=present_assets(folder)))
         load_state(model, read_weights(folder), folder)

@@ -23,15 +23,21 @@ app.add_typer(tokenizer_app, name="tokenizer")
 def info(model: Annotated[str, typer.Argument(help="Checkpoint folder or hub id.")]) -> None:
     """Describe a model: its towers, sizes, parameters and preprocessing."""
     loaded = load_model(model, "cpu")
-    table = Table(title=f"{model}  (embedding dim {loaded.config.embed_dim})")
+    towers = getattr(loaded.config, "encoders", loaded.config)  # a Generator's towers are its encoders
+    table = Table(title=f"{model}  (embedding dim {towers.embed_dim})")
     for column in ("tower", "width", "depth", "heads", "mlp", "pool", "params", "input"):
         table.add_column(column)
     for name, tower in loaded.towers.items():
-        cfg = loaded.config.towers[name]
+        cfg = towers.towers[name]
         params = sum(p.numel() for p in tower.parameters())
         table.add_row(name, str(cfg.width), str(cfg.depth), str(cfg.heads), str(cfg.mlp_dim), cfg.pool,
                       f"{params / 1e6:.1f}M", _input_description(name, cfg, loaded))
     console.print(table)
+    if hasattr(loaded, "decoder"):
+        from omnibind.generation.summary import describe
+
+        console.print(describe(loaded))
+        return
     scale, bias = loaded.logit_scale.exp().item(), loaded.logit_bias.item()
     console.print(f"logit scale exp(t') = {scale:.3f}, bias b = {bias:.3f}")
 
@@ -161,6 +167,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "omnibind.experiments.cli",
     "omnibind.scale.cli",
     "omnibind.generation.cli",
+    "omnibind.compose.cli",
 )
 for _name in SUBCOMMAND_MODULES:
     importlib.import_module(_name).register(app)

@@ -18,7 +18,7 @@ from omnibind.generation.decoding import Decoding, decode, trim
 from omnibind.generation.mask import prefix_lm_mask
 from omnibind.generation.prefix import DecoderInput, append_suffix, left_pad
 from omnibind.generation.session import Session
-from omnibind.generation.tokenizer import PromptTokenizer
+from omnibind.generation.text_ids import Prompts
 from omnibind.models.model import build_tower
 
 TEXT = registry.TEXT.name  # the prompt is read by the decoder's own embeddings, never by a text tower
@@ -35,7 +35,7 @@ class Generator(nn.Module):
     project: nn.ModuleDict
 
     def __init__(self, config: GeneratorConfig, processors: Mapping[str, Any] | None = None,
-                 tokenizer: PromptTokenizer | None = None) -> None:
+                 tokenizer: Prompts | None = None) -> None:
         super().__init__()
         self.config = config
         media = {m: c for m, c in config.encoders.towers.items() if m != TEXT}

@@ -64,6 +64,7 @@ AUDIO_TOWER_KINDS = {
     "vit": "omnibind.models.audio",  # omnibind's log-mel ViT
     "whisper": "omnibind.models.whisper",  # Whisper's encoder (native) with a pooling head to train
     "htsat": "omnibind.models.clap_audio",  # CLAP's HTSAT (adapter over transformers' Swin stages) + its head
+    "connected": "omnibind.compose.connected",  # a foreign tower + a connector into this space (`omnibind compose`)
 }
 """Audio tower kinds → the module that builds them: `Model(config, embed_dim)`, and where the kind has its
 own front end, `input_spec(config)`, `build_preprocessor(config)` and `summary(config)`."""

@@ -22,9 +22,20 @@ TEXT_TOWER_KINDS = {
     "siglip": "omnibind.models.text",  # pre-LN, last-token pooling, SentencePiece (SigLIP)
     "roberta": "omnibind.models.clap_text",  # post-LN RoBERTa with its pooler (CLAP), byte-level BPE
     "siglip2": "omnibind.models.siglip2_text",  # SigLIP's tower, Gemma tokenizer.json lower-cased (SigLIP 2)
+    "anchored": "omnibind.compose.anchored",  # a composed model's text tower + foreign ones (`omnibind compose`)
+    "connected": "omnibind.compose.connected",  # a foreign text tower + a connector (`omnibind compose`)
 }
 """Text tower kinds → the module that builds them: `Model(config, embed_dim)`, and where the kind has its own
 tokenizer, `build_preprocessor(config, assets)`."""
+
+ANCHOR_SLOTS = 2
+"""Foreign text towers a composed model may carry (`omnibind compose`); each one's tokenizer is saved with a
+prefix (`anchor0.spiece.model`), so that it does not clash with the model's own."""
+
+
+def anchor_asset(slot: int, name: str) -> str:
+    """The name a composed model saves anchor `slot`'s tokenizer file `name` under."""
+    return f"anchor{slot}.{name}"
 
 
 @dataclass
@@ -57,7 +68,8 @@ class Text(Modality):
     config_class = TextConfig
     fields = ("txt",)
     input_name = "input_ids"
-    asset_names = (TOKENIZER_FILE, BPE_TOKENIZER_FILE)
+    asset_names = (TOKENIZER_FILE, BPE_TOKENIZER_FILE,
+                   *(anchor_asset(i, n) for i in range(ANCHOR_SLOTS) for n in (TOKENIZER_FILE, BPE_TOKENIZER_FILE)))
     expected = "a non-empty UTF-8 string"
 
     def build_tower(self, config: TowerConfig, embed_dim: int) -> nn.Module:
@@ -89,6 +101,9 @@ class Text(Modality):
 
     def summary(self, config: TowerConfig, preprocessor: Preprocessor | None) -> str:
         assert isinstance(config, TextConfig)
+        own = getattr(_kind_module(config), "summary", None)
+        if own is not None:  # a composed model's text tower describes its parts
+            return str(own(config))
         pieces = getattr(preprocessor, "vocab_size", None)
         vocab = f", tokenizer {pieces} pieces" if pieces is not None else ", no tokenizer"
         return f"{config.max_len} tokens, vocab {config.vocab_size}{vocab}"
@@ -106,7 +121,11 @@ class Text(Modality):
         return None if model_file is None else Tokenizer(model_file, config.max_len, config.lower_case)
 
     def asset_files(self, preprocessor: Preprocessor) -> dict[str, Path]:
-        """The tokenizer file, saved under the name its kind reads (`asset_name`, default spiece.model)."""
+        """The tokenizer file, saved under the name its kind reads (`asset_name`, default spiece.model); a
+        preprocessor with several files (a composed model's) lists them in its `asset_files` dict."""
+        several = getattr(preprocessor, "asset_files", None)
+        if isinstance(several, dict):
+            return dict(several)
         model_file = getattr(preprocessor, "model_file", None)
         name = getattr(preprocessor, "asset_name", TOKENIZER_FILE)
         return {} if model_file is None else {name: Path(model_file)}

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from omnibind.errors import InputError
 from omnibind.losses import MultiPairLoss
 from omnibind.objectives.base import Batch, Objective, ObjectiveSetup, Outputs, mask
 
@@ -23,6 +24,9 @@ class ContrastiveObjective(Objective):
 
     def __init__(self, setup: ObjectiveSetup) -> None:
         super().__init__(setup)
+        if setup.options:
+            raise InputError("loss.options", f"{sorted(setup.options)} given to {self.name!r}, which takes none",
+                             "no options (they configure objectives such as captioning)")
         self.modalities = tuple(dict.fromkeys(m for pair in setup.pairs for m in pair))
         self.loss = MultiPairLoss(setup.pairs, self.kind, self.mode(setup))
 

@@ -54,8 +54,9 @@ def _tower_of(name: str) -> str | None:
 
 
 def make_objective(cfg: TrainConfig, info: DistInfo) -> Objective:
-    """The objective named by loss.kind over loss.pairs, set up for this run's number of processes."""
-    setup = ObjectiveSetup(tuple((a, b) for a, b in cfg.loss.pairs), info.world_size, cfg.loss.chunked)
+    """The objective named by loss.kind over loss.pairs with loss.options, set up for this run's processes."""
+    setup = ObjectiveSetup(tuple((a, b) for a, b in cfg.loss.pairs), info.world_size, cfg.loss.chunked,
+                           dict(cfg.loss.options))
     return build_objective(cfg.loss.kind, setup)
 
 

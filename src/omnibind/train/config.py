@@ -8,7 +8,7 @@ from typing import Any
 
 import omnibind.modalities as registry
 from omnibind.errors import InputError
-from omnibind.objectives import get_objective
+from omnibind.objectives import ObjectiveSetup, build_objective, get_objective
 from omnibind.yamlconfig import apply_overrides, from_dict, load_yaml
 
 
@@ -45,12 +45,14 @@ class DataSection:
 
 @dataclass
 class LossSection:
-    """Which registered objective (kind: sigmoid, softmax, or a plugin's) over which modality pairs; `chunked`
-    selects the sigmoid loss's ring form across ranks."""
+    """Which registered objective (kind: sigmoid, softmax, captioning, or a plugin's) over which modality pairs;
+    `chunked` selects the sigmoid loss's ring form across ranks; `options` are the objective's own settings
+    (captioning: tasks, decoder shape, weights, a contrastive objective beside it)."""
 
     kind: str = "sigmoid"
     pairs: list[list[str]] = field(default_factory=lambda: [[registry.IMAGE.name, registry.TEXT.name]])
     chunked: bool = True
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -123,6 +125,8 @@ class TrainConfig:
         for pair in self.loss.pairs:
             if len(pair) != 2 or any(m not in self.model.modalities for m in pair):
                 raise InputError("loss.pairs", f"{pair} is not a pair of model.modalities", "e.g. [image, text]")
+        pairs = tuple((a, b) for a, b in self.loss.pairs)  # loss.options are checked when the config is read
+        build_objective(self.loss.kind, ObjectiveSetup(pairs, 1, self.loss.chunked, dict(self.loss.options)))
 
 
 def load_train_config(path: str | Path | None, overrides: list[str] | None = None) -> TrainConfig:

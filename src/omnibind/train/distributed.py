@@ -4,12 +4,14 @@ the all-reduce of the loss scalars t' and b, which stay outside the wrappers."""
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
+from omnibind.errors import InputError
 from omnibind.hardware import cpu_model
 
 # t' and b are used by the loss, outside the wrapped forward, so the wrappers leave them alone and
@@ -64,11 +66,19 @@ def barrier() -> None:
         dist.barrier()
 
 
-def wrap(model: nn.Module, strategy: str, info: DistInfo) -> nn.Module:
-    """DDP or FSDP2 around the towers for several processes; the bare model for one."""
+def wrap(model: nn.Module, strategy: str, info: DistInfo, find_unused: bool = False,
+         outside: Sequence[str] = ()) -> nn.Module:
+    """DDP or FSDP2 around the towers for several processes; the bare model for one. `find_unused`: the
+    objective leaves some parameters without a gradient (DDP must look for them every step). `outside`: child
+    modules the objective runs after the wrapped forward (a decoder): DDP leaves them alone, like t' and b, and
+    `average_outside_grads` reduces their gradients."""
     if not info.distributed:
         return model
     if strategy == "fsdp":
+        outside = sorted(name for name, _ in model.named_children() if name != "towers")
+        if outside:  # FSDP2 shards the towers alone: other modules' gradients would never be reduced
+            raise InputError("train.strategy", f"fsdp shards the towers only, and this model also trains {outside}",
+                             "ddp (objectives that own modules, such as captioning, train under DDP)")
         from torch.distributed.fsdp import fully_shard
 
         for tower in model.towers.values():
@@ -81,10 +91,13 @@ def wrap(model: nn.Module, strategy: str, info: DistInfo) -> nn.Module:
     # DDP names a root-level parameter "logit_scale" in one place and ".logit_scale" where it builds its
     # reducer; both spellings keep t' and b out of its buckets (else a backward that does not reach them,
     # as gradient caching's per-chunk passes, leaves their bucket unreduced).
-    ignored = [f"{prefix}{name}" for name in LOSS_SCALARS for prefix in ("", ".")]
+    # The modules used after the forward are kept out too: DDP's search for unused parameters walks the forward's
+    # outputs only, and would mark them ready a second time when the loss's backward reaches them.
+    names = [*LOSS_SCALARS, *outside_parameters(model, outside)]
+    ignored = [f"{prefix}{name}" for name in names for prefix in ("", ".")]
     DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(model, ignored)
     device_ids = [info.device.index] if info.device.type == "cuda" else None
-    return DistributedDataParallel(model, device_ids=device_ids)
+    return DistributedDataParallel(model, device_ids=device_ids, find_unused_parameters=find_unused)
 
 
 def average_loss_scalar_grads(model: nn.Module) -> None:
@@ -96,6 +109,30 @@ def average_loss_scalar_grads(model: nn.Module) -> None:
         if param.grad is not None:
             dist.all_reduce(param.grad)  # a sum: gloo has no AVG, so divide for every backend alike
             param.grad /= dist.get_world_size()
+
+
+def outside_parameters(model: nn.Module, modules: Sequence[str]) -> list[str]:
+    """The parameter names of the child modules named in `modules` ("decoder.blocks.0.attn.q.weight", ...)."""
+    return [name for name, _ in model.named_parameters() if name.split(".")[0] in modules]
+
+
+def average_outside_grads(model: nn.Module, modules: Sequence[str]) -> None:
+    """All-reduce (mean) the gradients of the child modules no wrapper reduces, in one flat buffer; a rank whose
+    batch did not reach a parameter contributes zeros."""
+    if not dist.is_initialized() or not modules:
+        return
+    params = [p for name, p in model.named_parameters() if name.split(".")[0] in modules and p.requires_grad]
+    for p in params:
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+    flat = torch.cat([p.grad.reshape(-1) for p in params])  # type: ignore[union-attr]  # filled above
+    dist.all_reduce(flat)
+    flat /= dist.get_world_size()
+    offset = 0
+    for p in params:
+        n = p.numel()
+        p.grad.copy_(flat[offset:offset + n].view_as(p))  # type: ignore[union-attr]
+        offset += n
 
 
 def unwrap(model: nn.Module) -> nn.Module:

@@ -30,6 +30,9 @@ from omnibind.train import distributed
 STEP_DIR = re.compile(r"^step-(\d{8})$")
 TRAIN_STATE = "train_state.pt"
 FULL = StateDictOptions(full_state_dict=True, cpu_offload=True)
+# A trainable parameter that no step has reached yet (a pooling head under captioning alone) has no optimiser
+# state to save; resuming restores it as such (the model's weights themselves still load strictly).
+OPTIMIZER_LOAD = StateDictOptions(full_state_dict=True, cpu_offload=True, strict=False)
 
 
 def step_dir(root: Path, step: int) -> Path:
@@ -84,8 +87,10 @@ def _as_tuples(value: Any) -> Any:
 
 
 def save(root: Path, step: int, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
-         data_state: dict[str, Any], info: distributed.DistInfo, keep_last: int) -> Path:
-    """Write the checkpoint of `step` (every rank calls this; rank 0 writes the shared parts)."""
+         data_state: dict[str, Any], info: distributed.DistInfo, keep_last: int,
+         sections: dict[str, Any] | None = None) -> Path:
+    """Write the checkpoint of `step` (every rank calls this; rank 0 writes the shared parts); `sections` are
+    the objective's extra config sections (a captioning run's "decoder")."""
     final, tmp = step_dir(root, step), root / f"step-{step:08d}.tmp"
     weights = get_model_state_dict(model, options=FULL)
     optim = get_optimizer_state_dict(model, optimizer, options=FULL)
@@ -98,7 +103,7 @@ def save(root: Path, step: int, model: nn.Module, optimizer: torch.optim.Optimiz
     fsync_path(tmp / f"rank{info.rank}.pt")
     if info.is_main:
         bare = distributed.unwrap(model)
-        checkpoint.save_state(tmp, bare.config, weights, checkpoint.asset_files(bare))
+        checkpoint.save_state(tmp, bare.config, weights, checkpoint.asset_files(bare), sections)
         shared = {"step": step, "optimizer": optim, "scheduler": scheduler.state_dict(),
                   "world_size": info.world_size}
         torch.save(shared, tmp / TRAIN_STATE)
@@ -124,7 +129,7 @@ def load(folder: Path, model: nn.Module, optimizer: torch.optim.Optimizer, sched
         )
     own = _load(folder / f"rank{info.rank}.pt")
     set_model_state_dict(model, checkpoint.read_weights(folder), options=FULL)
-    set_optimizer_state_dict(model, optimizer, shared["optimizer"], options=FULL)
+    set_optimizer_state_dict(model, optimizer, shared["optimizer"], options=OPTIMIZER_LOAD)
     scheduler.load_state_dict(shared["scheduler"])
     set_rng_state(own["rng"])
     return int(shared["step"]), own["data"]

@@ -42,8 +42,9 @@ class Stepper:
 
     def __init__(self, wrapped: nn.Module, objective: Objective, optimizer: torch.optim.Optimizer, scheduler: Any,
                  device: torch.device, precision: str = "fp32", accum_steps: int = 1,
-                 grad_clip: float | None = None) -> None:
+                 grad_clip: float | None = None, outside: tuple[str, ...] = ()) -> None:
         check_accumulation(objective, accum_steps)
+        self.outside = outside  # the objective's modules, run after the wrapped forward: reduced here
         self.wrapped, self.model = wrapped, distributed.unwrap(wrapped)
         self.objective, self.optimizer, self.scheduler = objective, optimizer, scheduler
         self.device, self.precision, self.accum_steps, self.grad_clip = device, precision, accum_steps, grad_clip
@@ -63,13 +64,15 @@ class Stepper:
     def __call__(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         inputs, masks = self.tower_inputs(batch)
         if self.accum_steps == 1:
+            extra = {k: v.to(self.device) for k, v in self.objective.prepare(batch).items()}
             with autocast(self.device, self.precision):
                 outputs = self.wrapped(inputs, tokens=self.objective.token_modalities)
-            loss, parts = self.objective(outputs, {**inputs, **masks}, self.model)
+            loss, parts = self.objective(outputs, {**inputs, **masks, **extra}, self.model)
             loss.backward()
         else:
             loss, parts = self._cached_gradients(inputs, masks)
         distributed.average_loss_scalar_grads(self.model)
+        distributed.average_outside_grads(self.model, self.outside)
         norm = self._clip()
         self.optimizer.step()
         self.scheduler.step()

@@ -47,6 +47,9 @@ class Trainer:
         check_accumulation(self.objective, cfg.train.accum_steps)  # before the model and data are built
         seed_everything(cfg.seed)  # identical initial weights on every rank
         self.model = build_model(cfg)
+        owned = self.objective.modules(self.model)  # e.g. a decoder: trained, locked and saved with the towers
+        for name, module in owned.items():
+            self.model.add_module(name, module)
         self.frozen = lock(self.model, cfg.lock)
         for tower in self.model.towers.values():
             tower.encoder.grad_checkpointing = cfg.train.grad_checkpointing
@@ -54,12 +57,13 @@ class Trainer:
         if cfg.train.compile:
             for tower in self.model.towers.values():
                 tower.compile()
-        self.wrapped = distributed.wrap(self.model, cfg.train.strategy, self.info)
+        self.wrapped = distributed.wrap(self.model, cfg.train.strategy, self.info,
+                                        find_unused=not self.objective.reads_every_parameter, outside=tuple(owned))
         self.optimizer = make_optimizer(self.model, cfg.optim, self.info.device)
         self.scheduler = make_schedule(self.optimizer, cfg.optim, cfg.train.steps)
         self.data = build_data(cfg, self.model, self.info, self.show_progress)
         self.stepper = Stepper(self.wrapped, self.objective, self.optimizer, self.scheduler, self.info.device,
-                               cfg.train.precision, cfg.train.accum_steps, cfg.optim.grad_clip)
+                               cfg.train.precision, cfg.train.accum_steps, cfg.optim.grad_clip, tuple(owned))
         self.step = 0
         self._eval_examples: dict[str, list] | None = None
         self._prepare_run_dir(resume)
@@ -168,7 +172,8 @@ class Trainer:
     def save(self) -> Path:
         """Write the checkpoint of the current step (all ranks take part)."""
         return state.save(self.ckpt_dir, self.step, self.wrapped, self.optimizer, self.scheduler,
-                          self.data.state_dict(), self.info, self.cfg.train.keep_last)
+                          self.data.state_dict(), self.info, self.cfg.train.keep_last,
+                          self.objective.checkpoint_sections())
 
     def final_model_dir(self) -> Path:
         """The folder of the newest checkpoint, loadable with omnibind.load."""
