@@ -48,7 +48,7 @@ def test_a_registered_evaluator_runs_after_the_built_ins(registered, spiece_mode
                             text=dict(TINY_TOWER, vocab_size=Tokenizer(spiece_model).vocab_size, max_len=16)).eval()
     examples = [EvalExample("a", {"image": media_files["photo"].read_bytes(), "text": "a photo"}, "photo"),
                 EvalExample("b", {"image": media_files["drawing"].read_bytes(), "text": "a red circle"}, "circle")]
-    assert evaluator_names() == ("zero_shot", "retrieval", "alignment")
+    assert evaluator_names() == ("zero_shot", "retrieval", "captioning", "alignment")
     metrics = evaluate_splits(model, {"test": examples})["test"]
     assert metrics["alignment/image-text/pairs"] == 2
     assert -1 <= metrics["alignment/image-text/mean_cosine"] <= 1

@@ -45,16 +45,41 @@ def eval_command(
     label_field: Annotated[str, typer.Option(help="Field of each example's JSON naming its class.")] = "label",
     limit: Annotated[int | None, typer.Option(help="At most this many examples per split.")] = None,
     template: Annotated[list[str] | None, typer.Option(help="Zero-shot prompt with '{}' (repeatable).")] = None,
+    prompt: Annotated[str, typer.Option(help="Generators: the prompt every medium is read with.")] = "caption en",
+    tasks: Annotated[Path | None, typer.Option(help="Generators: a captioning training config whose "
+                                                    "loss.options.tasks give prompts per example.")] = None,
+    beams: Annotated[int, typer.Option(min=1, help="Generators: beam width (1: greedy).")] = 1,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", min=1, help="Generators: most tokens written.")] = 32,
+    train_data: Annotated[str | None, typer.Option(help="Generators: training SHARDS, whose captions the "
+                                                        "baselines pick from.")] = None,
+    baseline_model: Annotated[str | None, typer.Option(help="Generators: a contrastive checkpoint for the "
+                                                            "nearest-training-caption baseline.")] = None,
     device: DeviceOption = "auto",
 ) -> None:
-    """Zero-shot classification (every media modality) and retrieval (every pair present) on each split."""
+    """Zero-shot classification (every media modality) and retrieval (every pair present) on each split; for a
+    generator, captioning (CIDEr-D, BLEU-4, exact match for questions) beside two baselines."""
     import omnibind.modalities as registry
+    from omnibind.evaluate.captioning import CaptionSettings, caption_settings, tasks_from_config
     from omnibind.evaluate.data import load_examples
     from omnibind.evaluate.run import evaluate_splits
+    from omnibind.generation import Generator
 
+    if baseline_model is not None and train_data is None:
+        raise InputError("--baseline-model", "given without --train-data", "--train-data SHARDS to pick captions from")
+    loaded = load_model(model, device)
+    if not isinstance(loaded, Generator) and (tasks or train_data or baseline_model):
+        raise InputError(model, "is not a generator, so --tasks, --train-data and --baseline-model do not apply",
+                         "a generator checkpoint (one with a decoder)")
     splits = {name: load_examples(spec, label_field, limit) for name, spec in parse_splits(data).items()}
     templates = dict.fromkeys(registry.media_names(), template) if template else None
-    results = evaluate_splits(load_model(model, device), splits, out, templates)
+    baseline = load_model(baseline_model, device) if baseline_model else None
+    if isinstance(baseline, Generator):
+        raise InputError(baseline_model, "is a generator", "a contrastive checkpoint (text and media towers)")
+    settings = CaptionSettings(tasks_from_config(tasks) if tasks else None, prompt, beams, max_tokens,
+                               train=load_examples(train_data, label_field) if train_data else (),
+                               baseline_model=baseline)
+    with caption_settings(settings):
+        results = evaluate_splits(loaded, splits, out, templates)
     console.print(results_table(results))
 
 

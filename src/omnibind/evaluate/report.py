@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from omnibind.errors import InputError
+from omnibind.evaluate.captioning_report import SCALED, captions_html, captions_markdown
 from omnibind.plotting import pyplot, save
 from omnibind.runlog import read_metrics
 
@@ -60,6 +61,8 @@ def metric_rows(split: str, metrics: dict[str, float]) -> list[tuple[str, str, s
 def _fmt(value: float | None, metric: str) -> str:
     if value is None:
         return "–"
+    if metric in SCALED:
+        return f"{100 * value:.1f}"
     return f"{value:.1f}" if metric == "median_rank" else f"{100 * value:.1f}%"
 
 
@@ -93,6 +96,7 @@ def _markdown(run: Path, rows: list, plots: list[Path], splits: list[dict]) -> s
             results = " · ".join(f"{_md_item(r, 'eval/')} ({r['score']:.2f}){' ✓' if r['key'] == hit else ''}"
                                  for r in example["results"])
             lines.append(f"- **{split['split']}** {example['direction']}: {query} → {results}")
+    lines += captions_markdown(splits, lambda item: _md_item(item, "eval/"))
     return "\n".join(lines) + "\n"
 
 
@@ -130,11 +134,12 @@ def _html(run: Path, rows: list, plots: list[Path], splits: list[dict]) -> str:
 td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}td:nth-child(-n+3){{text-align:left}}
 img{{max-width:100%}}.row{{display:flex;gap:8px;margin:8px 0;align-items:flex-start}}
 .cell{{width:150px;border:1px solid #ddd;padding:4px;font-size:12px}}.query{{background:#eef}}
-.hit{{border:2px solid #2a2}}.score{{color:#555}}.cell img{{width:140px}}audio{{width:140px}}</style></head>
+.hit{{border:2px solid #2a2}}.score{{color:#555}}.cell img{{width:140px}}audio{{width:140px}}
+.caption{{font-size:13px}}</style></head>
 <body><h1>omnibind run report: {esc(run.name)}</h1><h2>Metrics (chance beside each figure)</h2>
 <table><tr><th>split</th><th>task</th><th>metric</th><th>value</th><th>chance</th></tr>{table}</table>
 <h2>Training curves</h2>{images}<h2>Retrieval examples (query → top 5; green = the true match)</h2>
-{"".join(grid)}</body></html>
+{"".join(grid)}{captions_html(splits, _html_item)}</body></html>
 """
 
 

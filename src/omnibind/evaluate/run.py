@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import omnibind.modalities as registry
+from omnibind.evaluate.captioning import Shown, captioning_evaluators, shown_records
 from omnibind.evaluate.examples import EvalExample, with_modality
 from omnibind.evaluate.registry import Templates, evaluators_for, register_evaluator
 from omnibind.evaluate.retrieval import Ranked, Retrieval
 from omnibind.evaluate.zero_shot import ZeroShotClassification
+from omnibind.generation.model import Generator
 from omnibind.models.model import OmniBind
 
 CLASS_NAMES = registry.TEXT.name  # the modality class names are embedded in, as prompts
@@ -31,12 +33,14 @@ def zero_shot_evaluators(examples: Sequence[EvalExample], model: OmniBind, templ
 
 
 def retrieval_evaluators(examples: Sequence[EvalExample], model: OmniBind, templates: Templates) -> list[Any]:
-    """Retrieval in both directions for every modality pair the model and the data have."""
-    return [Retrieval(examples)]
+    """Retrieval in both directions for every modality pair the model and the data have (a generator embeds
+    nothing, so none for it)."""
+    return [] if isinstance(model, Generator) else [Retrieval(examples)]
 
 
 register_evaluator("zero_shot", zero_shot_evaluators)
 register_evaluator("retrieval", retrieval_evaluators)
+register_evaluator("captioning", captioning_evaluators)
 
 
 def evaluate_splits(model: OmniBind, splits: dict[str, list[EvalExample]], out_dir: Path | None = None,
@@ -46,30 +50,35 @@ def evaluate_splits(model: OmniBind, splits: dict[str, list[EvalExample]], out_d
     for split, examples in splits.items():
         metrics: dict[str, float] = {}
         ranked: dict[str, list[Ranked]] = {}
+        shown: list[Shown] = []
         for evaluator in evaluators_for(examples, model, templates):
             metrics.update(evaluator.run(model))
             ranked.update(getattr(evaluator, "ranked", {}))
+            shown += getattr(evaluator, "shown", [])
         results[split] = metrics
         if out_dir is not None:
-            write_split(out_dir / "eval", split, metrics, ranked, len(examples), model)
+            write_split(out_dir / "eval", split, metrics, ranked, len(examples), model, shown)
     return results
 
 
 def write_split(folder: Path, split: str, metrics: dict[str, float], ranked: dict[str, list[Ranked]],
-                count: int, model: OmniBind) -> Path:
+                count: int, model: OmniBind, shown: Sequence[Shown] = ()) -> Path:
     """eval/<split>.json with metrics and, per retrieval direction, queries with their top results (media
-    saved as each modality shows them, for the model's towers: thumbnails, clips at its sample rate)."""
+    saved as each modality shows them, for the model's towers: thumbnails, clips at its sample rate), and a
+    generator's example captions beside their media and references."""
     media = folder / "media"
     media.mkdir(parents=True, exist_ok=True)
-    towers = model.config.towers
+    config = model.config
+    towers = getattr(config, "encoders", config).towers  # a Generator's towers are its config's encoders
     examples = [
         {"direction": direction, "query": _item(r.query, direction.split("->")[0], media, towers),
          "results": [{**_item(e, direction.split("->")[1], media, towers), "score": s} for e, s in r.results]}
         for direction, rows in ranked.items() for r in rows
     ]
     path = folder / f"{split}.json"
+    captions = shown_records(shown, lambda example, modality: _item(example, modality, media, towers))
     path.write_text(json.dumps({"split": split, "examples_count": count, "metrics": metrics,
-                                "examples": examples}, indent=1))
+                                "examples": examples, "captions": captions}, indent=1))
     return path
 
 
