@@ -10,12 +10,12 @@ from pathlib import Path
 import torch
 
 from omnibind.errors import InputError
-from omnibind.modalities.base import InputSpec
+from omnibind.preprocess.text import TokenIds
 
 ASSET_NAME = "tokenizer.json"
 
 
-class BPETokenizer:
+class BPETokenizer(TokenIds):
     """Callable: a string or list of strings → (B, max_len) int64 ids, padded with `pad_id` and truncated on
     the right with the special tokens kept, as transformers' RobertaTokenizerFast does."""
 
@@ -44,27 +44,6 @@ class BPETokenizer:
         return int(self.tokenizer.get_vocab_size(with_added_tokens=True))
 
     def __call__(self, texts: str | Sequence[str]) -> torch.Tensor:
-        if isinstance(texts, str):
-            texts = [texts]
-        if len(texts) == 0:
-            raise InputError("texts", "no texts given", "at least one string")
-        for text in texts:
-            if not isinstance(text, str):
-                raise InputError("text", f"got {type(text).__name__}", "a string")
-            if not text.strip():
-                raise InputError("text", "empty text", "a non-empty string")
-        encodings = self.tokenizer.encode_batch(list(texts), add_special_tokens=True)
+        texts = self.checked(texts)
+        encodings = self.tokenizer.encode_batch(texts, add_special_tokens=True)
         return torch.tensor([e.ids for e in encodings], dtype=torch.long)
-
-    @property
-    def input_spec(self) -> InputSpec:
-        """What `one` returns: (max_len,) int64 ids."""
-        return InputSpec((int(self.max_len),), torch.int64)
-
-    def one(self, text: str) -> torch.Tensor:
-        """(max_len,) ids of one text (the Preprocessor protocol)."""
-        return self([text])[0]
-
-    def batch(self, texts: Sequence[str]) -> torch.Tensor:
-        """(B, max_len) ids of several texts (the Preprocessor protocol)."""
-        return self(list(texts))

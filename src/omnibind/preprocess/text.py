@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import string
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -27,7 +28,50 @@ def canonicalize(text: str, lower_case: bool = True) -> str:
     return _SPACES.sub(" ", text.translate(_PUNCTUATION)).strip()
 
 
-class Tokenizer:
+class TokenIds(ABC):
+    """What every text tokenizer shares: the input checks and the Preprocessor protocol over `__call__`, which
+    turns a list of texts into (B, max_len) int64 ids."""
+
+    max_len: int
+
+    @abstractmethod
+    def __call__(self, texts: str | Sequence[str]) -> torch.Tensor:
+        """(B, max_len) int64 ids of one text or several."""
+
+    @staticmethod
+    def checked(texts: str | Sequence[str]) -> list[str]:
+        """The texts as a list, each a non-empty string, with an error naming the first that is not."""
+        if isinstance(texts, str):
+            texts = [texts]
+        if len(texts) == 0:
+            raise InputError("texts", "no texts given", "at least one string")
+        for text in texts:
+            check_text(text)
+        return list(texts)
+
+    @property
+    def input_spec(self) -> InputSpec:
+        """What `one` returns: (max_len,) int64 ids."""
+        return InputSpec((int(self.max_len),), torch.int64)
+
+    def one(self, text: str) -> torch.Tensor:
+        """(max_len,) ids of one text (the Preprocessor protocol)."""
+        return self([text])[0]
+
+    def batch(self, texts: Sequence[str]) -> torch.Tensor:
+        """(B, max_len) ids of several texts (the Preprocessor protocol)."""
+        return self(list(texts))
+
+
+def check_text(text: object) -> None:
+    """Refuse a non-string or blank text with an error naming the field and what was expected."""
+    if not isinstance(text, str):
+        raise InputError("text", f"got {type(text).__name__}", "a string")
+    if not text.strip():
+        raise InputError("text", "empty text", "a non-empty string")
+
+
+class Tokenizer(TokenIds):
     """Callable: a string or list of strings → (B, max_len) int64 ids, identical to SiglipTokenizer's
     `padding="max_length", truncation=True` output. Special-token strings in the text are plain text."""
 
@@ -56,35 +100,17 @@ class Tokenizer:
 
     def encode(self, text: str) -> list[int]:
         """Ids of one text without EOS or padding; empty text is an error (it carries no meaning)."""
-        if not isinstance(text, str):
-            raise InputError("text", f"got {type(text).__name__}", "a string")
-        if not text.strip():
-            raise InputError("text", "empty text", "a non-empty string")
+        check_text(text)
         return self.sp.encode(canonicalize(text, self.lower_case))
 
     def __call__(self, texts: str | Sequence[str]) -> torch.Tensor:
-        if isinstance(texts, str):
-            texts = [texts]
-        if len(texts) == 0:
-            raise InputError("texts", "no texts given", "at least one string")
+        texts = self.checked(texts)
         out = torch.full((len(texts), self.max_len), self.pad_id, dtype=torch.long)
         for row, text in enumerate(texts):
             ids = self.encode(text)[: self.max_len - 1] + [self.eos_id]
             out[row, : len(ids)] = torch.tensor(ids)
         return out
 
-    @property
-    def input_spec(self) -> InputSpec:
-        """What `one` returns: (max_len,) int64 ids."""
-        return InputSpec((int(self.max_len),), torch.int64)
-
-    def one(self, text: str) -> torch.Tensor:
-        """(max_len,) ids of one text (the Preprocessor protocol)."""
-        return self([text])[0]
-
-    def batch(self, texts: Sequence[str]) -> torch.Tensor:
-        """(B, max_len) ids of several texts (the Preprocessor protocol)."""
-        return self(list(texts))
 
 
 def train_tokenizer(
@@ -116,7 +142,7 @@ def train_tokenizer(
     return Path(f"{out_prefix}.model")
 
 
-class GemmaTokenizer:
+class GemmaTokenizer(TokenIds):
     """SigLIP 2's text preprocessing, identical to transformers' Siglip2Tokenizer called as Siglip2Processor
     does (`padding="max_length", truncation=True, max_length=64`): the Gemma tokenizer.json (BPE with byte
     fallback) behind a lower-casing normaliser, at most max_len − 1 pieces, then `<eos>`, padded with `<pad>`
@@ -161,30 +187,10 @@ class GemmaTokenizer:
         return int(self.backend.get_vocab_size())
 
     def __call__(self, texts: str | Sequence[str]) -> torch.Tensor:
-        if isinstance(texts, str):
-            texts = [texts]
-        if len(texts) == 0:
-            raise InputError("texts", "no texts given", "at least one string")
-        for text in texts:
-            if not isinstance(text, str):
-                raise InputError("text", f"got {type(text).__name__}", "a string")
-            if not text.strip():
-                raise InputError("text", "empty text", "a non-empty string")
+        texts = self.checked(texts)
         out = torch.full((len(texts), self.max_len), self.pad_id, dtype=torch.long)
-        for row, encoding in enumerate(self.backend.encode_batch(list(texts), add_special_tokens=False)):
+        for row, encoding in enumerate(self.backend.encode_batch(texts, add_special_tokens=False)):
             ids = encoding.ids[: self.max_len - 1] + [self.eos_id]
             out[row, : len(ids)] = torch.tensor(ids)
         return out
 
-    @property
-    def input_spec(self) -> InputSpec:
-        """What `one` returns: (max_len,) int64 ids."""
-        return InputSpec((int(self.max_len),), torch.int64)
-
-    def one(self, text: str) -> torch.Tensor:
-        """(max_len,) ids of one text (the Preprocessor protocol)."""
-        return self([text])[0]
-
-    def batch(self, texts: Sequence[str]) -> torch.Tensor:
-        """(B, max_len) ids of several texts (the Preprocessor protocol)."""
-        return self(list(texts))
