@@ -19,7 +19,7 @@ import omnibind.modalities as registry
 from omnibind.config import ModelConfig
 from omnibind.convert import registry as converters
 from omnibind.convert import siglip
-from omnibind.errors import CheckpointError
+from omnibind.errors import CheckpointError, InputError
 from omnibind.fsutil import fsync_path
 from omnibind.models.model import OmniBind
 from omnibind.processors import build_processors
@@ -29,6 +29,11 @@ FORMAT_VERSION = 2  # 2: embed_dim only in the model config, audio front end nes
 CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE = "config.json", "model.safetensors", "spiece.model"
 GENERATOR_SECTION = "decoder"  # its presence in config.json makes the checkpoint a generator (towers + decoder)
 HUB_FILES = [CONFIG_FILE, "*.safetensors", "model.safetensors.index.json", TOKENIZER_FILE, "*.json"]
+AUTO, EMBEDDING, GENERATOR = "auto", "embedding", "generator"
+KINDS = (AUTO, EMBEDDING, GENERATOR)
+"""What `load(..., kind=...)` returns: by the checkpoint ("auto"), an OmniBind ("embedding"), a Generator."""
+GENERATOR_ONLY = ("decoder.", "project.")  # a generator's weights that an embedding model reads nothing from
+EMBEDDING_WEIGHTS = ("logit_scale", "logit_bias")  # the sigmoid loss's t' and b, which a generator never saves
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
@@ -93,31 +98,89 @@ def resolve(name_or_path: str | Path) -> Path:
     name = str(name_or_path)
     if name.count("/") != 1 or name.startswith((".", "/")):
         raise CheckpointError(f"{name}: no such folder (expected a checkpoint folder or a hub id 'org/name')")
-    from huggingface_hub import snapshot_download
+    from huggingface_hub import constants, snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
+    # every preprocessor file a checkpoint may carry, e.g. a composed model's anchor0.spiece.model
+    patterns = [*HUB_FILES, *sorted({n for m in registry.all_modalities() for n in m.asset_names})]
     try:
-        return Path(snapshot_download(name, allow_patterns=HUB_FILES))
-    except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as err:
+        return Path(snapshot_download(name, allow_patterns=patterns))
+    except LocalEntryNotFoundError as err:
+        cache = f"huggingface_hub's cache ({constants.HF_HUB_CACHE})"
+        if constants.HF_HUB_OFFLINE:
+            raise CheckpointError(f"{name}: not in {cache}, and HF_HUB_OFFLINE is set, so it cannot be downloaded "
+                                  f"(download it once online, or pass a checkpoint folder) ({err})") from err
+        raise CheckpointError(f"{name}: not in {cache}, and the hub cannot be reached ({err})") from err
+    except (HfHubHTTPError, OSError, ValueError) as err:
         raise CheckpointError(f"{name}: cannot fetch from the hub or its cache ({err})") from err
 
 
-def load(name_or_path: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype | None = None) -> Any:
+def load(name_or_path: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype | None = None,
+         kind: str = AUTO) -> Any:
     """Load an omnibind checkpoint or a foreign one that a converter in omnibind.convert reads (transformers
-    SigLIP, ...), from a folder or hub id, with its preprocessors."""
+    SigLIP, ...), from a folder or hub id, with its preprocessors.
+
+    `kind` says what to load: "auto" (the default) a `Generator` when config.json has a "decoder" section and an
+    `OmniBind` otherwise; "embedding" always an `OmniBind` (from a captioning run trained beside a contrastive
+    loss: its towers, t' and b, the decoder and projections left out); "generator" always a `Generator`. A
+    checkpoint that holds no such model is refused with a CheckpointError naming the folder."""
+    if kind not in KINDS:
+        raise InputError("kind", f"got {kind!r}", " or ".join(repr(k) for k in KINDS))
     folder = resolve(name_or_path)
     meta = read_json(folder / CONFIG_FILE, required=True)
-    if meta.get("format") == FORMAT and GENERATOR_SECTION in meta:
+    native = meta.get("format") == FORMAT
+    model: nn.Module
+    if native and GENERATOR_SECTION in meta and kind != EMBEDDING:
         from omnibind.generation.store import load_generator
 
         model = load_generator(folder, meta)
-    elif meta.get("format") == FORMAT:
+    elif native and GENERATOR_SECTION in meta:
+        model = load_embedding_part(folder, meta)
+    elif native:
+        if kind == GENERATOR:
+            raise CheckpointError(f"{folder}: an embedding model's checkpoint, with no '{GENERATOR_SECTION}' section "
+                                  "(expected a generator checkpoint: a captioning run's, omnibind.save of a Generator "
+                                  "or a PaliGemma folder)")
         config = ModelConfig.from_dict(meta["model"])
         model = OmniBind(config, build_processors(config, assets=present_assets(folder)))
         load_state(model, read_weights(folder), folder)
     else:
         model = converters.find(meta, folder / CONFIG_FILE).build(folder, meta)
+        is_embedding = isinstance(model, OmniBind)
+        if kind == EMBEDDING and not is_embedding:
+            raise CheckpointError(f"{folder}: holds a {type(model).__name__}, not an embedding model (expected a "
+                                  "checkpoint with towers to compare, such as SigLIP's)")
+        if kind == GENERATOR and is_embedding:
+            raise CheckpointError(f"{folder}: an embedding model's checkpoint, with no decoder (expected a generator "
+                                  "checkpoint: a captioning run's, omnibind.save of a Generator or a PaliGemma folder)")
     return model.to(device=device, dtype=dtype).eval()
+
+
+def holds_generator(name_or_path: str | Path) -> bool:
+    """Whether `load(..., kind="generator")` finds a decoder in this omnibind checkpoint (config.json alone is read;
+    foreign folders, such as PaliGemma's, are not looked into)."""
+    meta = read_json(resolve(name_or_path) / CONFIG_FILE, required=True)
+    return meta.get("format") == FORMAT and GENERATOR_SECTION in meta
+
+
+def load_embedding_part(folder: Path, meta: dict[str, Any]) -> OmniBind:
+    """The embedding model inside a generator checkpoint (a captioning run trained beside a contrastive loss): its
+    towers, t' and b load strictly; the decoder and the projections are left out. A checkpoint without what an
+    embedding model needs (t' and b, two towers or more) is refused, naming what it lacks."""
+    config = ModelConfig.from_dict(meta["model"])
+    state = {k: v for k, v in read_weights(folder).items() if not k.startswith(GENERATOR_ONLY)}
+    lacks = [f"'{k}'" for k in EMBEDDING_WEIGHTS if k not in state]
+    absent = [m for m in config.towers if not any(k.startswith(f"towers.{m}.") for k in state)]
+    lacks += [f"the weights of its {m} tower" for m in absent]
+    if len(config.towers) - len(absent) < 2:
+        lacks.append(f"a second tower (it has {len(config.towers) - len(absent)})")
+    if lacks:
+        raise CheckpointError(f"{folder}: a generator checkpoint that holds no embedding model: it lacks "
+                              f"{', '.join(lacks)} (expected a captioning run trained beside a contrastive loss, "
+                              "with towers, logit_scale and logit_bias; load it with kind='generator')")
+    model = OmniBind(config, build_processors(config, assets=present_assets(folder)))
+    load_state(model, state, folder)
+    return model
 
 
 def load_siglip(folder: Path, meta: dict[str, Any]) -> OmniBind:

@@ -67,7 +67,7 @@ def embed(
     check_output_path(out)
     parse_runtime(runtime)  # a misspelt --runtime fails before the model loads
     items = plan_items(files or [], text or [])
-    loaded = load_model(model, device)
+    loaded = load_model(model, device, kind="embedding")  # a captioning run's towers too
     spec = apply_runtime(loaded, runtime, batch_threads(threads))
     vectors = embed_items(loaded, items, batch_size, show_progress=sys.stderr.isatty())
     write_embeddings(out, items, vectors)
@@ -95,7 +95,7 @@ def classify(
     items = plan_items([file], [])
     modality = items[0].modality
     names = [label.strip() for label in labels.split(",")]
-    loaded = load_model(model, device)
+    loaded = load_model(model, device, kind="embedding")  # a captioning run's towers too
     apply_runtime(loaded, runtime)
     check_towers(loaded, items)
     result = zero_shot(loaded, [str(file)], names, modality, template)

@@ -41,8 +41,9 @@ def resolve_device(name: str) -> str:
     return name
 
 
-def load_model(model: str, device: str = "auto") -> Any:
-    """omnibind.load on the resolved device (imported lazily so `--help` stays fast)."""
+def load_model(model: str, device: str = "auto", kind: str = "auto") -> Any:
+    """omnibind.load on the resolved device (imported lazily so `--help` stays fast); `kind` as in omnibind.load
+    ("embedding": the OmniBind inside a captioning run's checkpoint)."""
     import omnibind
 
-    return omnibind.load(model, device=resolve_device(device))
+    return omnibind.load(model, device=resolve_device(device), kind=kind)

@@ -88,3 +88,18 @@ def pg_url(pg_cluster: Any) -> str:
     import pg_cluster as clusters
 
     return clusters.create_database(pg_cluster, f"test{next(DATABASES)}")
+
+
+@pytest.fixture(scope="session")
+def caption_index(tmp_path_factory: pytest.TempPathFactory, spiece_model: Path) -> Built:
+    """Six drawings and three tones indexed with a tiny mixed checkpoint (towers, t' and b, projections and a
+    decoder: a captioning run's layout), whose embedding part built the index (tests must not modify it)."""
+    import omnibind
+    from generation.mixed_checkpoints import mixed_checkpoint
+    from omnibind.search import update_index
+
+    root = tmp_path_factory.mktemp("captioned")
+    model = mixed_checkpoint(root / "model", spiece_model)
+    write_media(root / "media")
+    update_index(root / "index", root / "media", omnibind.load(model, kind="embedding"), model, batch_size=4)
+    return Built(root / "index", root / "media", model)

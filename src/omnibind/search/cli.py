@@ -59,7 +59,7 @@ def index_command(
     location = index_location(index, store)
     if runtime is not None:
         parse_runtime(runtime)  # a misspelt --runtime fails before the model loads
-    loaded = load_model(model, device)
+    loaded = load_model(model, device, kind="embedding")  # a captioning run: its towers, t' and b
     apply_runtime(loaded, runtime or index_runtime(location) or "auto", batch_threads(threads))
     report = update_index(location, folder, loaded, model, batch_size, approximate_above, target_recall,
                           show_progress=sys.stderr.isatty(), follow_symlinks=follow_symlinks,
@@ -223,7 +223,8 @@ def serve_command(
     device: DeviceOption = "auto",
     runtime: IndexRuntimeOption = None,
 ) -> None:
-    """Serve the index over HTTP: POST /search, /items/{id}, thumbnails, media, /health, the web page at /."""
+    """Serve the index over HTTP: POST /search, /items/{id}, thumbnails, media, /health, the web page at /; with a
+    checkpoint that also holds a decoder (a captioning run's), POST /caption and GET /items/{id}/caption too."""
     import uvicorn
 
     from omnibind.search.security import Guard, TimedH11Protocol, is_loopback
@@ -233,7 +234,8 @@ def serve_command(
     check_exposure(host, token, insecure)
     set_threads(threads)
     searcher = open_searcher(location, model, device, runtime)
-    app: Any = create_app(searcher, max_upload_bytes=int(max_upload_mb * 1024 * 1024))
+    generator = open_generator(model or searcher.index.model.name, device)
+    app: Any = create_app(searcher, max_upload_bytes=int(max_upload_mb * 1024 * 1024), generator=generator)
     if cors_origin:
         from starlette.middleware.cors import CORSMiddleware
 
@@ -245,6 +247,9 @@ def serve_command(
         errors.print(f"warning: serving on {host}, reachable from other machines, {how}", highlight=False)
     console.print(f"serving {shown(location)} on http://{host}:{port}/ (OpenAPI spec at /openapi.json)",
                   highlight=False)
+    if generator is not None:
+        console.print("captions: POST /caption and GET /items/{id}/caption, with the checkpoint's decoder",
+                      highlight=False, markup=False)
     uvicorn.run(app, host=host, port=port, log_level="warning", http=TimedH11Protocol, timeout_keep_alive=5)
 
 
@@ -287,13 +292,34 @@ def open_searcher(index: Path | str, model: str | None, device: str, runtime: st
         parse_runtime(runtime)
     opened = SearchIndex(index)
     name = model or opened.model.name
-    loaded = load_model(name, device)
+    loaded = load_model(name, device, kind="embedding")
     built = stored_runtime(opened.store)
     spec = apply_runtime(loaded, runtime or built or "auto")
     if built is not None and spec.name != built:
         errors.print(f"note: {opened.name} was built with --runtime {built}; queries are embedded with {spec.name}",
                      highlight=False)
     return Searcher(opened, loaded, name)
+
+
+def open_generator(name: str, device: str) -> Any | None:
+    """The Generator of the index's checkpoint when it also holds a decoder (a captioning run's), else None; a
+    decoder that does not load leaves captioning off, with a note."""
+    from omnibind.checkpoint import holds_generator
+    from omnibind.errors import CheckpointError
+
+    if not holds_generator(name):
+        return None
+    try:
+        generator = load_model(name, device, kind="generator")
+    except (CheckpointError, InputError) as err:
+        errors.print(f"note: captioning is off: the decoder of {name} does not load ({err})", highlight=False,
+                     markup=False)
+        return None
+    if generator.tokenizer is None:
+        errors.print(f"note: captioning is off: the decoder of {name} has no prompt tokenizer", highlight=False,
+                     markup=False)
+        return None
+    return generator
 
 
 def stored_runtime(store: Any) -> str | None:

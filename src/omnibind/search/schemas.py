@@ -164,6 +164,26 @@ class Health(BaseModel):
     search: dict[str, PartSearch]
     max_upload_bytes: int
     max_depth: int = Field(MAX_DEPTH, description="How deep a query can page: its offset + k is at most this.")
+    captioning: bool = Field(False, description="Whether POST /caption and GET /items/{id}/caption answer: the "
+                             "index's checkpoint also holds a decoder (a captioning run's).")
+    caption_modalities: list[str] = Field(default_factory=list, description="Media modalities the decoder can "
+                                          "caption (empty without captioning).")
+
+
+class CaptionResponse(BaseModel):
+    """A generated caption of an uploaded file (POST /caption) or an indexed item (GET /items/{id}/caption)."""
+
+    caption: str = Field(description="The generated text.")
+    prompt: str = Field(description="The prompt the decoder continued.")
+    modality: MediaModality
+    max_tokens: int
+    beams: int
+    took_ms: float
+    cached: bool = Field(description="Whether the caption was generated before for the same content and settings.")
+    filename: str | None = Field(None, exclude_if=lambda value: value is None,
+                                 description="The uploaded file's name (POST /caption).")
+    item: int | None = Field(None, exclude_if=lambda value: value is None,
+                             description="The captioned item's id (GET /items/{id}/caption).")
 
 
 class ErrorBody(BaseModel):
@@ -175,6 +195,7 @@ class ErrorBody(BaseModel):
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the error statuses a route can answer."""
     reasons = {400: "Bad input", 401: "Missing or wrong token", 404: "No such item",
+               409: "Captioning asked of a model without a decoder, or of an item it has no tower for",
                410: "File changed or removed since indexing", 413: "Upload too large", 415: "Unsupported content type",
                416: "Range outside the file", 422: "Invalid request", 503: "Busy: retry after the Retry-After seconds"}
     return {code: {"model": ErrorBody, "description": reasons[code]} for code in codes}

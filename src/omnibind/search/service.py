@@ -4,7 +4,9 @@ the web page at `/`. Files are only ever served for indexed items, looked up by 
 match what was indexed (search/files.py); bad input is answered 4xx with a one-line JSON reason, and a full
 decode pool 503 with Retry-After. Uploads are decoded in a bounded pool and each tower embeds its queued
 queries in micro-batches on its own thread (search/scheduler.py), so text queries do not wait for uploads.
-Responses carry paths relative to the indexed folder, never a server path."""
+With a generator (the index's checkpoint also holds a decoder), uploads and indexed items are captioned on a
+worker of their own (search/captions.py). Responses carry paths relative to the indexed folder, never a server
+path."""
 
 from __future__ import annotations
 
@@ -30,6 +32,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import omnibind.modalities as registry
 from omnibind.errors import InputError, UploadError
 from omnibind.runtime import runtime_of
+from omnibind.search.captions import (
+    DEFAULT_PROMPT,
+    DEFAULT_TOKENS,
+    MAX_BEAMS,
+    MAX_PROMPT,
+    MAX_TOKENS,
+    Captioner,
+    CaptionSettings,
+    check_prompt,
+)
 from omnibind.search.files import FileGuard, FileResponse, byte_range, relative_path
 from omnibind.search.limits import BODY_IDLE_SECONDS, BodyLimit
 from omnibind.search.query import Searcher, one_of
@@ -38,6 +50,7 @@ from omnibind.search.schemas import (
     DEFAULT_RESULTS,
     MAX_DEPTH,
     MAX_RESULTS,
+    CaptionResponse,
     Health,
     Item,
     MediaModality,
@@ -54,6 +67,8 @@ from omnibind.search.uploads import MAX_UPLOAD_BYTES, accepted_types, noun, uplo
 MULTIPART_OVERHEAD = 64 * 1024
 FORM_INT = re.compile(r"[0-9]{1,6}")  # ASCII digits only: int() also reads "٥", "²" fails, 5000 digits is slow
 ItemId = Annotated[int, PathParam(ge=1, le=MAX_ITEM_ID, description="Item id, as returned by /search.")]
+SEARCH_FIELDS = ("k", "offset", "modality")
+CAPTION_FIELDS = ("prompt", "max_tokens", "beams")
 
 
 def search_body() -> dict[str, Any]:
@@ -83,10 +98,39 @@ def search_body() -> dict[str, Any]:
     }
 
 
+def caption_body() -> dict[str, Any]:
+    """The OpenAPI request body of POST /caption: a picture or sound and the decoding settings."""
+    media = registry.media()
+    return {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary",
+                                 "description": f"What to caption: {one_of(noun(m) for m in media)} (/health's "
+                                                "caption_modalities)."},
+                        "prompt": {"type": "string", "minLength": 1, "maxLength": MAX_PROMPT,
+                                   "default": DEFAULT_PROMPT, "description": "What the decoder continues."},
+                        "max_tokens": {"type": "integer", "minimum": 1, "maximum": MAX_TOKENS,
+                                       "default": DEFAULT_TOKENS, "description": "The most tokens to generate."},
+                        "beams": {"type": "integer", "minimum": 1, "maximum": MAX_BEAMS, "default": 1,
+                                  "description": "Beam-search width (1: greedy)."},
+                    },
+                    "additionalProperties": False,
+                }
+            },
+        },
+    }
+
+
 def item_links(item_id: str, own: str = "") -> dict[str, Any]:
     """OpenAPI links from an answer that names an item (`item_id`, a runtime expression) to the operations
     on it, so that clients and stateful fuzzers can follow them."""
-    operations = {"item": "GetItem", "thumbnail": "GetThumbnail", "media": "GetMedia", "media_headers": "HeadMedia"}
+    operations = {"item": "GetItem", "thumbnail": "GetThumbnail", "media": "GetMedia", "media_headers": "HeadMedia",
+                  "item_caption": "GetCaption"}
     return {name: {"operationId": operation, "parameters": {"item_id": item_id}}
             for operation, name in operations.items() if operation != own}
 
@@ -97,15 +141,18 @@ def static_folder() -> Path:
 
 
 def create_app(searcher: Searcher, max_upload_bytes: int = MAX_UPLOAD_BYTES, decode_workers: int = DECODE_WORKERS,
-               decode_queue: int = DECODE_QUEUE, body_idle_seconds: float = BODY_IDLE_SECONDS) -> FastAPI:
+               decode_queue: int = DECODE_QUEUE, body_idle_seconds: float = BODY_IDLE_SECONDS,
+               generator: Any | None = None) -> FastAPI:
     """The FastAPI app serving one index; wrap it with uvicorn (see `omnibind serve`, which also adds the Host
-    allow-list, the token and CORS)."""
+    allow-list, the token and CORS). `generator` (a Generator loaded from the index's own checkpoint, when it has a
+    decoder) makes POST /caption and GET /items/{id}/caption answer; without it they answer 409."""
     app = FastAPI(title="omnibind search", version="1", description="Search a media folder by text, picture or sound.",
                   docs_url="/docs", redoc_url=None)
     index = searcher.index
     pool, towers, guard = DecodePool(decode_workers, decode_queue), TowerScheduler(searcher.model), FileGuard()
-    app.state.pool, app.state.towers = pool, towers
-    app.router.on_shutdown.extend([pool.close, towers.close])
+    captioner = Captioner(generator)
+    app.state.pool, app.state.towers, app.state.captioner = pool, towers, captioner
+    app.router.on_shutdown.extend([pool.close, towers.close, captioner.close])
     app.add_middleware(BodyLimit, max_bytes=max_upload_bytes + MULTIPART_OVERHEAD, idle_seconds=body_idle_seconds)
     _install_error_handlers(app)
     page = (static_folder() / "index.html").read_text()
@@ -127,7 +174,8 @@ def create_app(searcher: Searcher, max_upload_bytes: int = MAX_UPLOAD_BYTES, dec
                       model=display_name(index.model.name), embed_dim=index.embed_dim,
                       runtime=runtime_of(searcher.model).name, query_modalities=list(searcher.query_modalities),
                       item_modalities=list(searcher.item_modalities),
-                      search=stats["search"], max_upload_bytes=max_upload_bytes)
+                      search=stats["search"], max_upload_bytes=max_upload_bytes,
+                      captioning=captioner.available, caption_modalities=list(captioner.modalities))
 
     @app.post("/search", response_model=SearchResponse, openapi_extra={"requestBody": search_body()},
               operation_id="search", responses={200: {"links": item_links("$response.body#/results/0/item/id")},
@@ -224,6 +272,76 @@ def create_app(searcher: Searcher, max_upload_bytes: int = MAX_UPLOAD_BYTES, dec
         kind = mimetypes.guess_type(record.path)[0] or "application/octet-stream"
         return FileResponse(opened, kind, Path(record.path).name, span, send_body=request.method != "HEAD")
 
+    @app.post("/caption", response_model=CaptionResponse, openapi_extra={"requestBody": caption_body()},
+              operation_id="caption", responses=error_responses(400, 409, 413, 415, 422, 503))
+    async def caption(request: Request) -> CaptionResponse:
+        """Caption an uploaded picture or sound with the index's decoder (multipart field `file`, optional
+        `prompt`, `max_tokens`, `beams`); 409 when the index's model has no decoder."""
+        start = time.perf_counter()
+        captioner.check_available()
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind != "multipart/form-data":
+            raise HTTPException(415, f"request body: content type {kind or 'missing'!r} is not accepted (expected "
+                                     "multipart/form-data with a file)")
+        form = await _read_form(request, CAPTION_FIELDS)
+        settings = CaptionSettings(check_prompt(form.get("prompt", DEFAULT_PROMPT)),
+                                   _form_int(form.get("max_tokens"), "max_tokens", DEFAULT_TOKENS, 1, MAX_TOKENS),
+                                   _form_int(form.get("beams"), "beams", 1, 1, MAX_BEAMS))
+        data, modality, filename = await _read_file(form, max_upload_bytes)
+        captioner.check_modality(modality)
+        name = f"file {filename[:80]!r}" if filename else "file"
+        digest = hashlib.sha256(data).hexdigest()
+        text = captioner.cached(digest, modality, settings)
+        cached = text is not None
+        if text is None:
+            tensor = await _decode(pool, name, modality, lambda: captioner.preprocess(modality, data))
+            text = await captioner.caption(name, modality, tensor, settings)
+            captioner.remember(digest, modality, settings, text)
+        return CaptionResponse(caption=text, prompt=settings.prompt, modality=modality,
+                               max_tokens=settings.max_tokens, beams=settings.beams, cached=cached,
+                               took_ms=round(1000 * (time.perf_counter() - start), 3), filename=filename or None)
+
+    def verified(item_id: int) -> ItemRecord:
+        """An item whose file still passes the checks /media makes (410 otherwise)."""
+        record = _record(searcher, item_id)
+        _close(guard.open(record, index.roots).fd)
+        return record
+
+    @app.get("/items/{item_id}/caption", response_model=CaptionResponse, operation_id="item_caption",
+             responses=error_responses(404, 409, 410, 422, 503))
+    async def item_caption(
+        item_id: ItemId,
+        prompt: Annotated[str, Query(min_length=1, max_length=MAX_PROMPT, description="What the decoder "
+                                     "continues.")] = DEFAULT_PROMPT,
+        max_tokens: Annotated[int, Query(ge=1, le=MAX_TOKENS, description="The most tokens to generate.")]
+        = DEFAULT_TOKENS,
+        beams: Annotated[int, Query(ge=1, le=MAX_BEAMS, description="Beam-search width (1: greedy).")] = 1,
+    ) -> CaptionResponse:
+        """Caption an indexed item with the index's decoder (its file read under the checks /media makes); 409
+        when the index's model has no decoder or none of its towers reads the item."""
+        start = time.perf_counter()
+        captioner.check_available()
+        record = await run_in_threadpool(verified, item_id)
+        if record.modality not in captioner.modalities:
+            raise HTTPException(409, f"item {item_id}: this index's decoder cannot caption {record.modality} items "
+                                     f"(expected an item of {one_of(captioner.modalities)})")
+        settings = CaptionSettings(prompt, max_tokens, beams)
+        what = f"item {item_id}"
+        text = captioner.cached(record.sha256, record.modality, settings)
+        cached = text is not None
+        if text is None:
+            try:
+                tensor = await pool.run(what, lambda: captioner.preprocess(record.modality, record.path))
+            except BusyError:
+                raise
+            except Exception as err:  # a decoder boundary: the file no longer decodes
+                raise HTTPException(410, f"{what}: cannot be decoded any more ({_one_line(err)})") from err
+            text = await captioner.caption(what, record.modality, tensor, settings)
+            captioner.remember(record.sha256, record.modality, settings, text)
+        return CaptionResponse(caption=text, prompt=settings.prompt, modality=record.modality,
+                               max_tokens=settings.max_tokens, beams=settings.beams, cached=cached,
+                               took_ms=round(1000 * (time.perf_counter() - start), 3), item=item_id)
+
     return app
 
 
@@ -253,18 +371,23 @@ async def _embed_upload(searcher: Searcher, pool: DecodePool, towers: TowerSched
     cached = searcher.cached(echo.modality, key)
     if cached is not None:
         return cached
+    tensor = await _decode(pool, name, echo.modality, lambda: searcher.prepare(echo.modality, data))
+    vector = await towers.embed(echo.modality, tensor)
+    searcher.remember(echo.modality, key, vector)
+    return vector
+
+
+async def _decode(pool: DecodePool, name: str, modality: str, work: Any) -> Any:
+    """An upload decoded in the bounded pool: whatever its decoder raises is answered 422 naming the upload, a full
+    pool 503."""
     try:
-        tensor = await pool.run(name, lambda: searcher.prepare(echo.modality, data))
+        return await pool.run(name, work)
     except InputError as err:
         raise UploadError(422, name, err.problem, err.expected) from err
     except BusyError:
         raise
     except Exception as err:  # a decoder boundary: whatever it raises, the answer names the upload
-        raise UploadError(422, name, f"cannot decode ({_one_line(err)})", registry.get(echo.modality).expected) \
-            from err
-    vector = await towers.embed(echo.modality, tensor)
-    searcher.remember(echo.modality, key, vector)
-    return vector
+        raise UploadError(422, name, f"cannot decode ({_one_line(err)})", registry.get(modality).expected) from err
 
 
 def _one_line(err: BaseException) -> str:
@@ -318,6 +441,19 @@ def _parse_text_query(body: bytes) -> TextQuery:
 async def _parse_upload(request: Request, searcher: Searcher,
                         max_bytes: int) -> tuple[bytes, QueryEcho, int, int]:
     """The uploaded file's bytes, the query echo (modality, file name, filter), k and the offset."""
+    form = await _read_form(request, SEARCH_FIELDS)
+    k = _form_int(form.get("k"), "k", DEFAULT_RESULTS, 1, MAX_RESULTS)
+    offset = _form_int(form.get("offset"), "offset", 0, 0, MAX_DEPTH - 1)
+    only = form.get("modality")
+    if only is not None and only not in registry.media_names():
+        raise InputError("modality", f"got {str(only)[:40]!r}", one_of(searcher.item_modalities))
+    data, modality, filename = await _read_file(form, max_bytes)
+    echo = QueryEcho(modality=modality, filename=filename, filter=only)
+    return data, echo, k, offset
+
+
+async def _read_form(request: Request, fields: tuple[str, ...]) -> Any:
+    """A multipart form with a file in `file`, `fields` beside it (each at most once) and nothing else."""
     try:
         form = await request.form(max_files=1, max_fields=5, max_part_size=64 * 1024)
     except HTTPException:
@@ -329,22 +465,23 @@ async def _parse_upload(request: Request, searcher: Searcher,
     if upload is None or isinstance(upload, str):
         raise InputError("file", "missing", f"{one_of(noun(m) for m in registry.media())} in the multipart "
                                             "field 'file'")
-    unknown = sorted(set(form.keys()) - {"file", "k", "offset", "modality"})
+    unknown = sorted(set(form.keys()) - {"file", *fields})
     if unknown:
-        raise InputError(unknown[0], "unknown form field", "only the fields file, k, offset and modality")
+        raise InputError(unknown[0], "unknown form field", f"only the fields file, {', '.join(fields[:-1])} and "
+                                                           f"{fields[-1]}")
     repeated = sorted(name for name in set(form.keys()) if len(form.getlist(name)) > 1)
     if repeated:
         raise InputError(repeated[0], f"given {len(form.getlist(repeated[0]))} times", "at most once")
-    k = _form_int(form.get("k"), "k", DEFAULT_RESULTS, 1, MAX_RESULTS)
-    offset = _form_int(form.get("offset"), "offset", 0, 0, MAX_DEPTH - 1)
-    only = form.get("modality")
-    if only is not None and only not in registry.media_names():
-        raise InputError("modality", f"got {str(only)[:40]!r}", one_of(searcher.item_modalities))
+    return form
+
+
+async def _read_file(form: Any, max_bytes: int) -> tuple[bytes, str, str | None]:
+    """The uploaded file's bytes, its modality (checked: size, type, header) and its name."""
+    upload = form.get("file")
     data = await upload.read(max_bytes + 1)
     field = f"file {upload.filename[:80]!r}" if upload.filename else "file"
     modality = upload_modality(data, upload.content_type, upload.filename, field=field, max_bytes=max_bytes)
-    echo = QueryEcho(modality=modality, filename=(upload.filename or None), filter=only)
-    return data, echo, k, offset
+    return data, modality, upload.filename or None
 
 
 def _form_int(value: Any, name: str, default: int, low: int, high: int) -> int:
