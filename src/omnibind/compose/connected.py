@@ -5,6 +5,7 @@ nested in `options` (so the front end, input spec and preprocessor stay the fore
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,7 +66,7 @@ def connected_config(inner: TowerConfig, inner_dim: int, connector: str = "linea
     modality = registry.for_config(inner).name
     if "kind" not in {f.name for f in dataclasses.fields(inner)}:
         raise InputError(modality, "its towers have no kinds, so a foreign one cannot be connected",
-                         "a modality whose tower config has a `kind` (e.g. audio)")
+                         "a modality whose tower config has a `kind` (image, text and audio have one)")
     if connector not in CONNECTORS:
         raise InputError("--connector", f"is {connector!r}", f"one of {list(CONNECTORS)}")
     width = 0 if connector == "linear" else (hidden or max(inner_dim, embed_dim or inner_dim))
@@ -77,8 +78,10 @@ def connected_config(inner: TowerConfig, inner_dim: int, connector: str = "linea
 
 
 def _plain(config: TowerConfig) -> dict[str, Any]:
-    """A tower config as JSON-ready values, every field kept (the nested copy needs its kind too)."""
-    return dataclasses.asdict(config)
+    """A tower config as JSON-ready values, every field kept (the nested copy needs its kind too); tuples (an
+    image tower's mean and std) become lists, as they come back from a saved config.json."""
+    plain: dict[str, Any] = json.loads(json.dumps(dataclasses.asdict(config)))
+    return plain
 
 
 class Connector(nn.Module):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any, ClassVar
 
 import torch
@@ -18,6 +20,14 @@ REPORT_THUMBNAIL = 160
 
 
 RESAMPLE_FILTERS = ("bicubic", "bilinear", "nearest", "lanczos", "box", "hamming")
+
+IMAGE_TOWER_KINDS = {
+    "vit": "omnibind.models.vit",  # omnibind's ViT (SigLIP's), or the NaFlex tower when max_num_patches > 0
+    "connected": "omnibind.compose.connected",  # a foreign image tower + a connector (`omnibind compose`)
+}
+"""Image tower kinds → the module that builds them. "vit" is built here (fixed resolution or NaFlex); another
+kind's module has `Model(config, embed_dim)`, `input_spec(config)`, `build_preprocessor(config, assets)`,
+`summary(config)` and `inner_config(config)` (the tower config whose inputs it takes)."""
 
 
 @dataclass
@@ -33,10 +43,14 @@ class ImageConfig(TowerConfig):
     std: tuple[float, ...] = (0.5, 0.5, 0.5)
     resample: str = "bicubic"
     max_num_patches: int = 0
+    kind: str = "vit"
+    options: dict[str, Any] = field(default_factory=dict)
     # Left out of the saved config while at their defaults, so configs written before they existed stay the same.
-    LAYOUT_OPTIONAL: ClassVar[tuple[str, ...]] = ("resample", "max_num_patches")
+    LAYOUT_OPTIONAL: ClassVar[tuple[str, ...]] = ("resample", "max_num_patches", "kind", "options")
 
     def __post_init__(self) -> None:
+        if self.kind not in IMAGE_TOWER_KINDS:
+            raise InputError("towers.image.kind", f"is {self.kind!r}", f"one of {sorted(IMAGE_TOWER_KINDS)}")
         if self.resample not in RESAMPLE_FILTERS:
             raise InputError("towers.image.resample", f"is {self.resample!r}", f"one of {list(RESAMPLE_FILTERS)}")
         if self.max_num_patches < 0:
@@ -65,10 +79,18 @@ class Image(Modality):
         from omnibind.models import naflex, vit
 
         assert isinstance(config, ImageConfig)
+        own = _kind_module(config)
+        if own is not None:
+            tower: nn.Module = own.Model(config, embed_dim)
+            return tower
         return naflex.Model(config, embed_dim) if config.naflex else vit.Model(config, embed_dim)
 
     def input_spec(self, config: TowerConfig) -> InputSpec:
         assert isinstance(config, ImageConfig)
+        own = _kind_module(config)
+        if own is not None:
+            spec: InputSpec = own.input_spec(config)
+            return spec
         if config.naflex:  # packed patches + unary grid shape (models/naflex.py)
             side = config.patch_size
             return InputSpec((config.max_num_patches, config.channels * side * side + 2), torch.float32)
@@ -76,6 +98,7 @@ class Image(Modality):
 
     def random_input(self, config: TowerConfig, batch: int, generator: torch.Generator) -> torch.Tensor:
         assert isinstance(config, ImageConfig)
+        config = _inputs_of(config)
         if config.naflex:
             from omnibind.preprocess.naflex import random_packed
 
@@ -84,6 +107,7 @@ class Image(Modality):
 
     def prototypes(self, config: TowerConfig, classes: int, generator: torch.Generator) -> torch.Tensor:
         assert isinstance(config, ImageConfig)
+        config = _inputs_of(config)
         if config.naflex:
             from omnibind.preprocess.naflex import random_packed
 
@@ -100,6 +124,9 @@ class Image(Modality):
 
     def summary(self, config: TowerConfig, preprocessor: Preprocessor | None) -> str:
         assert isinstance(config, ImageConfig)
+        own = _kind_module(config)
+        if own is not None:
+            return str(own.summary(config))
         if config.naflex:
             return f"NaFlex: at most {config.max_num_patches} patches of {config.patch_size}px, aspect kept"
         return f"{config.image_size}px, patch {config.patch_size}"
@@ -109,6 +136,10 @@ class Image(Modality):
         from omnibind.preprocess.naflex import NaFlexPreprocessor, ResampledImagePreprocessor
 
         assert isinstance(config, ImageConfig)
+        own = _kind_module(config)
+        if own is not None:
+            processor: Preprocessor = own.build_preprocessor(config, assets)
+            return processor
         if config.naflex:
             return NaFlexPreprocessor(config.patch_size, config.max_num_patches, config.mean, config.std,
                                       config.resample)
@@ -171,6 +202,21 @@ class Image(Modality):
         image.thumbnail((REPORT_THUMBNAIL, REPORT_THUMBNAIL))
         image.save(target)
         return target.name
+
+
+def _kind_module(config: ImageConfig) -> ModuleType | None:
+    """The module that builds this kind of image tower (imported on first use); None for omnibind's own."""
+    return None if config.kind == "vit" else importlib.import_module(IMAGE_TOWER_KINDS[config.kind])
+
+
+def _inputs_of(config: ImageConfig) -> ImageConfig:
+    """The config whose inputs a tower of this kind takes (a connected tower's: the foreign one's)."""
+    own = _kind_module(config)
+    if own is None:
+        return config
+    inner = own.inner_config(config)
+    assert isinstance(inner, ImageConfig)
+    return _inputs_of(inner)
 
 
 def _header_size(source: bytes | Path, name: str) -> tuple[int, int]:

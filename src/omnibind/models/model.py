@@ -49,6 +49,16 @@ class OmniBind(nn.Module):
             raise InputError(modality, "this model has no such tower", f"one of {', '.join(self.modalities)}")
         return self.towers[modality]
 
+    def train(self, mode: bool = True) -> OmniBind:
+        """As nn.Module.train, but a tower with no trainable parameter (locked) stays in eval mode: its batch
+        norms keep their statistics and its dropout stays off, so locking a tower leaves it exactly as it was
+        (e.g. CLAP's HTSAT as the locked base audio tower of a composed model)."""
+        super().train(mode)
+        for tower in self.towers.values():
+            if not any(p.requires_grad for p in tower.parameters()):
+                tower.eval()
+        return self
+
     def forward(self, batch: dict[str, torch.Tensor], tokens: Collection[str] = ()) -> dict[str, torch.Tensor]:
         """Embed every modality present in a batch dict: L2-normalised (B, D) per modality; for the
         modalities in `tokens`, also their (B, N, width) token sequences under "<modality>/tokens"."""

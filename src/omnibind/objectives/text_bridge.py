@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 
 from omnibind.errors import InputError
@@ -18,6 +19,7 @@ from omnibind.objectives.contrastive import SigmoidObjective
 
 if TYPE_CHECKING:
     from omnibind.models.model import OmniBind
+
 
 def bridged_modalities(setup: ObjectiveSetup, source: str = "loss.pairs") -> tuple[str, ...]:
     """The connected modalities a text bridge trains: the partners of text in the configured pairs."""
@@ -36,7 +38,11 @@ def bridge_losses(modalities: tuple[str, ...], outputs: Outputs, batch: Batch,
     """Per bridged modality m, `m~text`: the mean 1 − cos, over the examples with text, between the connected
     foreign text embedding and the base one. A regression, not a contrastive loss: where the two spaces are
     exactly alignable (one a rotation of the other) its minimum is the exact map, which a contrastive term
-    with a fixed temperature would trade for spreading near-identical sentences apart."""
+    with a fixed temperature would trade for spreading near-identical sentences apart.
+
+    Across processes the mean is over the global batch's captions: this rank's sum, divided by the number of
+    captions on every rank, times the number of ranks (DDP averages gradients and the logged parts), so that
+    ranks holding different numbers of captions train as one process would."""
     text = TEXT.name
     anchor = getattr(model.tower(text), "anchor", None)
     if anchor is None:
@@ -44,6 +50,7 @@ def bridge_losses(modalities: tuple[str, ...], outputs: Outputs, batch: Batch,
                          "a model composed by `omnibind compose` with a text tower in every --from")
     keep = mask(batch, text)
     target = outputs[text][keep].float()
+    share = _global_share(keep)
     parts: dict[str, torch.Tensor] = {}
     for m in modalities:
         connect = getattr(model.tower(m), "connect", None)
@@ -51,8 +58,20 @@ def bridge_losses(modalities: tuple[str, ...], outputs: Outputs, batch: Batch,
             raise InputError(f"towers.{m}", "is not a connected tower", "a tower added by `omnibind compose`")
         mapped = F.normalize(connect(anchor(m, batch[text][keep])).float(), dim=-1)
         distance = 1 - (mapped * target).sum(-1)
-        parts[f"{m}~{text}"] = distance.mean() if len(distance) else mapped.sum() * 0  # no text: no loss
+        parts[f"{m}~{text}"] = distance.sum() * share  # no text anywhere: 0, still tied to the connector
     return parts
+
+
+def _global_share(keep: torch.Tensor) -> torch.Tensor:
+    """1 / (captions in the global batch) times the number of ranks (1 / local count in one process); 0 when no
+    rank has a caption. Every rank calls it every step (a collective)."""
+    count = keep.sum().to(torch.float64)
+    world = 1
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        world = dist.get_world_size()
+        count = count.clone()
+        dist.all_reduce(count)
+    return (world / count.clamp(min=1)).float()
 
 
 class TextBridge(Objective):
