@@ -41,7 +41,11 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise InputError(key, f"{part!r} is not a section", "an override of a nested key")
-        node[leaf] = yaml.safe_load(raw)
+        try:
+            node[leaf] = yaml.safe_load(raw)
+        except yaml.YAMLError as err:
+            raise InputError(key, f"value {raw!r} is not valid YAML ({err})",
+                             "a YAML value; quote strings that start with * or &, e.g. '[\"*-speech\"]'") from err
     return data
 
 

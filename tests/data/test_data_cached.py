@@ -69,3 +69,26 @@ def test_nothing_decodable_is_a_clear_error(tmp_path, processors) -> None:
     (tmp_path / "empty.jsonl").write_text('{"key": "a", "meta": {}}\n')
     with pytest.raises(InputError, match="no decodable examples"):
         DecodedSet.decode(str(tmp_path / "empty.jsonl"), processors, num_workers=0)
+
+
+def test_select_keeps_matching_keys_with_their_tensors(decoded: DecodedSet) -> None:
+    keep = decoded.keys[::3]
+    part = decoded.select(keys=keep, skip=[keep[0]])
+    assert part.keys == keep[1:]
+    whole = decoded.gather(torch.tensor([decoded.keys.index(k) for k in part.keys]))
+    mine = part.gather(torch.arange(len(part)))
+    for name, value in whole.items():
+        assert value == mine[name] if name == "key" else torch.equal(value, mine[name])
+    assert decoded.select() is decoded
+
+
+def test_select_that_keeps_nothing_names_the_field(decoded: DecodedSet) -> None:
+    with pytest.raises(InputError, match=r"data\.keys"):
+        decoded.select(keys=["no-such-*"])
+
+
+def test_key_filters_need_the_cached_kind() -> None:
+    from omnibind.train.config import DataSection, TrainConfig
+
+    with pytest.raises(InputError, match=r"data\.keys"):
+        TrainConfig(data=DataSection(kind="shards", shards="x.tar", keys=["note-*"]))

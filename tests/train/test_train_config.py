@@ -34,6 +34,8 @@ def test_overrides_are_typed() -> None:
         (["loss.pairs=[[image,audio]]"], "loss.pairs"),
         (["novalue"], "key=value"),
         (["data.kind=shards"], "data.shards"),
+        (["data.skip_keys=[*-speech]"], r"data\.skip_keys: value .* is not valid YAML"),
+        (["data.kind=shards", "data.shards=x.tar", "data.keys=[note-*]"], "only with data.kind: cached"),
     ],
 )
 def test_bad_configs_name_the_key(overrides: list[str], message: str) -> None:

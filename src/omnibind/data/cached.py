@@ -3,7 +3,8 @@ set, studies) where decoding the same files every epoch would cost more than the
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from fnmatch import fnmatchcase
 from typing import Any
 
 import torch
@@ -53,6 +54,25 @@ class DecodedSet:
             tensors[m] = values[present].contiguous()
             rows[m] = torch.where(present, present.long().cumsum(0) - 1, -1)
         return cls([keys[i] for i in order], tensors, rows)
+
+    def select(self, keys: Sequence[str] = (), skip: Sequence[str] = ()) -> DecodedSet:
+        """The examples whose key matches one of `keys` (fnmatch; all when empty) and none of `skip`: train on a
+        part of a set (e.g. only its sounds) without rewriting its shards. Refuses a selection that keeps nothing."""
+        if not keys and not skip:
+            return self
+        kept = [i for i, k in enumerate(self.keys) if (not keys or any(fnmatchcase(k, p) for p in keys))
+                and not any(fnmatchcase(k, p) for p in skip)]
+        if not kept:
+            raise InputError("data.keys", f"keys {list(keys)} without {list(skip)} match none of the "
+                             f"{len(self.keys)} examples", "patterns that match some keys, e.g. 'note-*'")
+        index = torch.tensor(kept, dtype=torch.long)
+        tensors, rows = {}, {}
+        for m, values in self.tensors.items():
+            old = self.rows[m][index]
+            present = old >= 0
+            tensors[m] = values[old[present]].contiguous()
+            rows[m] = torch.where(present, present.long().cumsum(0) - 1, -1)
+        return DecodedSet([self.keys[i] for i in kept], tensors, rows)
 
     def gather(self, indices: torch.Tensor) -> dict[str, Any]:
         """The batch dict (inputs, `<m>_mask`, `key`) of the examples at `indices`, zeros where absent."""

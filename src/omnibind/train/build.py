@@ -71,7 +71,7 @@ def build_data(cfg: TrainConfig, model: OmniBind, info: DistInfo, show_progress:
         from omnibind.data.cached import CachedBatches, DecodedSet
 
         decoded = DecodedSet.decode(data.shards, model.processors, data.num_workers, show_progress,
-                                    specs=input_specs(model.config.towers))
+                                    specs=input_specs(model.config.towers)).select(data.keys, data.skip_keys)
         return CachedBatches(decoded, data.batch_size, cfg.seed, info.rank, info.world_size)
     from omnibind.data.loader import LoaderConfig, make_loader
 

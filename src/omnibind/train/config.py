@@ -32,7 +32,8 @@ class ModelSection:
 @dataclass
 class DataSection:
     """Where batches come from: `synthetic` (learnable random classes), `shards` (webdataset/manifest,
-    streamed and decoded every epoch) or `cached` (the same shards decoded once into memory)."""
+    streamed and decoded every epoch) or `cached` (the same shards decoded once into memory). With `cached`,
+    `keys` / `skip_keys` (fnmatch patterns on the example keys) keep a part of the set."""
 
     kind: str = "synthetic"
     shards: str | list[str] | None = None
@@ -41,6 +42,8 @@ class DataSection:
     shuffle_buffer: int = 1000
     synthetic_classes: int = 16
     synthetic_missing: float = 0.0
+    keys: list[str] = field(default_factory=list)
+    skip_keys: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -113,6 +116,8 @@ class TrainConfig:
             (self.data.kind in ("synthetic", "shards", "cached"), "data.kind", "'synthetic', 'shards' or 'cached'"),
             (self.data.kind == "synthetic" or bool(self.data.shards), "data.shards",
              "shards when data.kind is shards or cached"),
+            (self.data.kind == "cached" or not (self.data.keys or self.data.skip_keys), "data.keys",
+             "data.keys and data.skip_keys only with data.kind: cached"),
             (self.train.precision in ("fp32", "bf16"), "train.precision", "'fp32' or 'bf16'"),
             (self.train.strategy in ("ddp", "fsdp"), "train.strategy", "'ddp' or 'fsdp'"),
             (self.train.steps > 0 and self.train.accum_steps > 0, "train.steps", "positive steps and accum_steps"),
