@@ -73,3 +73,18 @@ def test_info_describes_a_generator_and_still_an_embedding_model(tmp_path: Path,
     assert isinstance(omnibind.load(tiny_checkpoint), omnibind.OmniBind)
     result = CliRunner().invoke(app, ["info", str(tiny_checkpoint)])
     assert result.exit_code == 0 and "logit scale" in result.output
+
+
+def test_media_without_a_projection_are_left_out(tmp_path: Path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    model = tiny_generator()
+    folder = omnibind.save(model, tmp_path / "g")
+    weights = load_file(folder / "model.safetensors")
+    save_file({k: v for k, v in weights.items() if not k.startswith("project.audio.")}, folder / "model.safetensors")
+    again = omnibind.load(folder)
+    assert again.modalities == ("image",) and "audio" not in again.project
+    image = torch.randn(3, 32, 32, generator=torch.Generator().manual_seed(0))
+    settings = Decoding(max_new_tokens=5)
+    assert again.generate_ids([[2, 5]], {"image": [image]}, settings) == model.generate_ids(
+        [[2, 5]], {"image": [image]}, settings)

@@ -1,5 +1,5 @@
 """Import transformers PaliGemma checkpoints (`PaliGemmaForConditionalGeneration`: config.json, safetensors,
-tokenizer.json, preprocessor config) as a Generator.
+tokenizer.json or only SentencePiece's tokenizer.model, preprocessor config) as a Generator.
 
 The SigLIP vision tower maps through the SigLIP converter (its unused pooling head, when saved, is dropped);
 the Gemma decoder's parameters map one to one by name; the output matrix is the tied embedding.
@@ -21,6 +21,7 @@ from omnibind.errors import CheckpointError
 from omnibind.generation.config import DecoderConfig, GeneratorConfig
 
 TOKENIZER_JSON = "tokenizer.json"
+TOKENIZER_MODEL = "tokenizer.model"  # read when tokenizer.json is absent, converted as transformers converts it
 
 # transformers' class defaults (used for fields a config's sub-dict leaves out) ...
 GEMMA_DEFAULTS: dict[str, Any] = dict(
@@ -163,14 +164,17 @@ def load_paligemma(folder: Path, meta: dict[str, Any]) -> nn.Module:
     from omnibind.generation.tokenizer import PromptTokenizer
     from omnibind.processors import build_processors
 
-    require(folder / TOKENIZER_JSON, "the tokenizers-library file of a PaliGemma checkpoint")
+    source = folder / TOKENIZER_JSON
+    if not source.is_file() and (folder / TOKENIZER_MODEL).is_file():
+        source = folder / TOKENIZER_MODEL
+    require(source, f"the tokenizer of a PaliGemma checkpoint ({TOKENIZER_JSON} or {TOKENIZER_MODEL})")
     generation = read_json(folder / "generation_config.json", required=False)
     config = config_from_hf(meta, image_processor_settings(folder), generation)
     tokens = read_json(folder / "tokenizer_config.json", required=False)
-    tokenizer = PromptTokenizer(folder / TOKENIZER_JSON, _token(tokens, "bos_token", "<bos>"),
-                                _token(tokens, "eos_token", "<eos>"))
+    tokenizer = PromptTokenizer(source, _token(tokens, "bos_token", "<bos>"), _token(tokens, "eos_token", "<eos>"),
+                                settings=tokens)
     if len(tokenizer) > config.decoder.vocab_size:
-        raise CheckpointError(f"{folder / TOKENIZER_JSON}: {len(tokenizer)} tokens exceed the decoder's "
+        raise CheckpointError(f"{source}: {len(tokenizer)} tokens exceed the decoder's "
                               f"vocab_size {config.decoder.vocab_size}")
     model = Generator(config, build_processors(config.encoders), tokenizer)
     load_state(model, convert_state_dict(read_weights(folder)), folder)

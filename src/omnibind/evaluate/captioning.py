@@ -61,6 +61,9 @@ class CaptionSettings:
     train: Sequence[EvalExample] = ()
     baseline_model: Embedder | None = None
     keep: int = 6
+    generator: Generator | None = None
+    """What captions when the evaluated model is an embedding model: a captioning run's trained modules seen as a
+    Generator (`CaptioningObjective.generator`); metrics and examples are written beside the embedding ones."""
 
     def __post_init__(self) -> None:
         for name in ("beams", "max_new_tokens", "batch_size"):
@@ -185,14 +188,16 @@ class CaptioningEval:
     "captioning/<task>/<system>/<metric>" (systems: generated, nearest_caption, most_frequent)."""
 
     def __init__(self, examples: Sequence[EvalExample], tasks: Sequence[Task], settings: CaptionSettings,
-                 name: str = "captioning") -> None:
-        self.tasks, self.settings, self.name = list(tasks), settings, name
+                 name: str = "captioning", generator: Generator | None = None) -> None:
+        self.tasks, self.settings, self.name, self.generator = list(tasks), settings, name, generator
         self.items = caption_items(examples, self.tasks)
         self.names = task_names(self.tasks)
         self.shown: list[Shown] = []
 
     def run(self, model: Generator) -> dict[str, float]:
-        """Generate, add the baselines, score; keeps `shown` (a few items per task) for the report."""
+        """Generate, add the baselines, score; keeps `shown` (a few items per task) for the report. With a
+        `generator` of its own, that one captions (the model evaluated is then an embedding model)."""
+        model = self.generator if self.generator is not None else model
         out: dict[str, float] = {}
         self.shown = []
         for index, task in enumerate(self.tasks):
@@ -264,11 +269,14 @@ def resolve_tasks(settings: CaptionSettings, model: Generator) -> tuple[Task, ..
 
 
 def captioning_evaluators(examples: Sequence[EvalExample], model: Any, templates: Templates) -> list[Any]:
-    """The captioning evaluator for a Generator (nothing for an embedding model), with the current settings."""
-    if not isinstance(model, Generator):
-        return []
+    """The captioning evaluator for a Generator, or for an embedding model when the settings give a generator
+    (a captioning run evaluated while it trains); nothing otherwise."""
     settings = _settings.get() or CaptionSettings()
-    evaluator = CaptioningEval(examples, resolve_tasks(settings, model), settings)
+    generator = model if isinstance(model, Generator) else settings.generator
+    if generator is None:
+        return []
+    evaluator = CaptioningEval(examples, resolve_tasks(settings, generator), settings,
+                               generator=None if generator is model else generator)
     return [evaluator] if evaluator.items else []
 
 

@@ -72,9 +72,9 @@ def eval_command(
                          "a generator checkpoint (one with a decoder)")
     splits = {name: load_examples(spec, label_field, limit) for name, spec in parse_splits(data).items()}
     templates = dict.fromkeys(registry.media_names(), template) if template else None
-    baseline = load_model(baseline_model, device) if baseline_model else None
-    if isinstance(baseline, Generator):
-        raise InputError(baseline_model, "is a generator", "a contrastive checkpoint (text and media towers)")
+    # the embedding model of the checkpoint: a contrastive one's, or that of a captioning run trained beside a
+    # contrastive loss (its towers, t' and b), as that run's own evaluation uses while it trains
+    baseline = load_model(baseline_model, device, kind="embedding") if baseline_model else None
     settings = CaptionSettings(tasks_from_config(tasks) if tasks else None, prompt, beams, max_tokens,
                                train=load_examples(train_data, label_field) if train_data else (),
                                baseline_model=baseline)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import omnibind.modalities as registry
 from omnibind.data.samples import META_EXT, RawSample
@@ -15,11 +15,21 @@ from omnibind.evaluate.examples import EvalExample
 
 
 def load_examples(spec: str | Sequence[str], label_field: str = "label", limit: int | None = None,
-                  skipped: Counter | None = None) -> list[EvalExample]:
+                  skipped: Counter[str] | None = None) -> list[EvalExample]:
     """Every readable example of a shard spec, in order: media as bytes, text as str, the class name
     from the example's JSON `label_field`. Unreadable samples are counted in `skipped` by reason."""
-    skipped = Counter() if skipped is None else skipped
     out: list[EvalExample] = []
+    for example in iter_examples(spec, label_field, skipped):
+        out.append(example)
+        if limit is not None and len(out) >= limit:
+            break
+    return out
+
+
+def iter_examples(spec: str | Sequence[str], label_field: str = "label",
+                  skipped: Counter[str] | None = None) -> Iterator[EvalExample]:
+    """The readable examples of a shard spec one at a time, in order (as `load_examples` lists them)."""
+    skipped = Counter() if skipped is None else skipped
     for unit in ShardPlan.build(spec, 1).units:
         for raw in unit.samples(lambda reason, key, detail: skipped.update([reason])):
             try:
@@ -28,10 +38,7 @@ def load_examples(spec: str | Sequence[str], label_field: str = "label", limit: 
                 skipped.update([skip.reason])
                 continue
             if example.inputs:
-                out.append(example)
-            if limit is not None and len(out) >= limit:
-                return out
-    return out
+                yield example
 
 
 def _example(sample: RawSample, label_field: str) -> EvalExample:

@@ -45,6 +45,26 @@ class Generator(nn.Module):
         self.processors: dict[str, Any] = dict(processors or {})
         self.tokenizer = tokenizer
 
+    @classmethod
+    def view(cls, config: GeneratorConfig, towers: Mapping[str, nn.Module], project: nn.ModuleDict, decoder: Decoder,
+             processors: Mapping[str, Any] | None = None, tokenizer: Prompts | None = None) -> Generator:
+        """A Generator over existing modules, shared, not copied (e.g. a captioning run's towers, projections and
+        decoder while it trains): what it generates follows their current weights and train/eval mode. `towers`
+        are the media towers it reads, in `config.encoders` order."""
+        model = cls.__new__(cls)
+        nn.Module.__init__(model)
+        model.config = config
+        order = [m for m in config.encoders.towers if m in towers and m != TEXT]
+        model.towers = nn.ModuleDict({m: towers[m] for m in order})
+        missing = [m for m in order if m not in project]
+        if missing:
+            raise InputError("project", f"has no projection for {missing}", f"one per tower among {order}")
+        model.project = project
+        model.decoder = decoder
+        model.processors = dict(processors or {})
+        model.tokenizer = tokenizer
+        return model
+
     @property
     def modalities(self) -> tuple[str, ...]:
         """The media whose tokens can open a prefix, in prefix order."""
@@ -94,8 +114,26 @@ class Generator(nn.Module):
         flat = torch.tensor([i for ids in prompt_ids for i in ids], dtype=torch.long, device=weight.device)
         self._check_ids(flat, "prompt ids")
         for i, embeds in enumerate(torch.split(self.decoder.embed_tokens(flat[None])[0], lengths)):
-            pieces[i].append(embeds)
+            at = self._placeholder(prompt_ids[i], bool(pieces[i]), i)
+            if at is None:
+                pieces[i].append(embeds)
+            else:  # the media tokens replace the placeholder: [text before][media][BOS prompt "\n"]
+                pieces[i] = [embeds[:at], *pieces[i], embeds[at + 1:]]
         return left_pad(pieces)
+
+    def _placeholder(self, ids: Sequence[int], has_media: bool, row: int) -> int | None:
+        """Where an example's media tokens go inside its prompt ids: the position of the tokenizer's image
+        placeholder id (PaliGemma's `<image>`), or None (they open the prefix)."""
+        marker = getattr(self.tokenizer, "image_id", None)
+        if marker is None:
+            return None
+        found = [k for k, t in enumerate(ids) if int(t) == marker]
+        if not found:
+            return None
+        if len(found) > 1 or not has_media:
+            what = f"{len(found)} placeholders" if len(found) > 1 else "a placeholder but no media"
+            raise InputError(f"prompt {row}", f"has {what} (id {marker})", "one placeholder, and media to put there")
+        return found[0]
 
     def _check_ids(self, ids: torch.Tensor, what: str) -> None:
         """Refuse ids outside the decoder's vocabulary (an embedding lookup would fail without naming them)."""

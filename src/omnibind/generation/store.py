@@ -100,8 +100,23 @@ def load_generator(folder: Path, meta: dict[str, Any]) -> Generator:
     processors = build_processors(config.encoders, assets=checkpoint.present_assets(folder))
     tokenizer = build_tokenizer(meta[SECTION].get("tokenizer"), folder, dict(processors))
     model = Generator(config, processors, tokenizer)
-    checkpoint.load_state(model, generator_weights(checkpoint.read_weights(folder), model), folder)
+    state = checkpoint.read_weights(folder)
+    drop_unprojected_media(model, state)
+    checkpoint.load_state(model, generator_weights(state, model), folder)
     return model
+
+
+def drop_unprojected_media(model: Generator, state: dict[str, torch.Tensor]) -> None:
+    """A captioning run whose tasks read only some of its media towers saves projections for those alone: the
+    others (e.g. the audio tower of an image-only captioner trained beside a three-tower contrastive loss) are
+    left out of the generator. With no projection at all nothing is dropped, so strict loading names what is
+    missing."""
+    projected = [m for m in model.project if f"project.{m}.weight" in state]
+    if not projected:
+        return
+    for m in [m for m in model.project if m not in projected]:
+        del model.project[m]
+        del model.towers[m]
 
 
 def generator_weights(state: dict[str, torch.Tensor], model: Generator) -> dict[str, torch.Tensor]:

@@ -31,6 +31,7 @@ from omnibind.objectives.registry import build_objective
 from omnibind.preprocess.text import Tokenizer
 
 if TYPE_CHECKING:
+    from omnibind.generation.model import Generator
     from omnibind.models.model import OmniBind
 
 TASK_KEY = "caption_task"
@@ -219,6 +220,18 @@ class CaptioningObjective(Objective):
             raise InputError(f"{OPTION}.init_decoder", f"its vocabulary has {start.config.decoder.vocab_size} ids",
                              f"{vocab_size(text_vocab)}: the text tower's {text_vocab} pieces and BOS")
         return start
+
+    def generator(self, model: OmniBind) -> Generator:
+        """A Generator sharing `model`'s media towers and the attached projections and decoder (no copy), with the
+        run's prompt tokenizer: what the run's checkpoint loads as, for evaluation while training."""
+        from omnibind.generation.model import Generator
+
+        if self.config is None or not hasattr(model, "decoder"):
+            raise InputError("model", "has no decoder attached", "the model after modules() was attached to it")
+        towers = {m: model.towers[m] for m in self.media}
+        project: nn.ModuleDict = model.project  # type: ignore[assignment]  # attached from modules()
+        decoder: Decoder = model.decoder  # type: ignore[assignment]
+        return Generator.view(self.config, towers, project, decoder, model.processors, self.prompts)
 
     def checkpoint_sections(self) -> dict[str, Any]:
         """The "decoder" section that makes a run's checkpoint load as a Generator."""

@@ -20,6 +20,7 @@ from omnibind import checkpoint
 from omnibind.progress import progress_bar
 from omnibind.train import distributed, state
 from omnibind.train.build import build_data, build_model, make_objective
+from omnibind.train.caption_eval import CaptionEvalSetup
 from omnibind.train.config import TrainConfig
 from omnibind.train.metrics import MetricsLog
 from omnibind.train.optim import lock, make_optimizer, make_schedule
@@ -65,7 +66,8 @@ class Trainer:
         self.stepper = Stepper(self.wrapped, self.objective, self.optimizer, self.scheduler, self.info.device,
                                cfg.train.precision, cfg.train.accum_steps, cfg.optim.grad_clip, tuple(owned))
         self.step = 0
-        self._eval_examples: dict[str, list] | None = None
+        self._eval_examples: dict[str, list[Any]] | None = None
+        self._caption_eval = CaptionEvalSetup(cfg, self.objective)  # a captioning run also captions each split
         self._prepare_run_dir(resume)
 
     def _prepare_run_dir(self, resume: bool) -> None:
@@ -149,7 +151,9 @@ class Trainer:
         """Run the evaluators on the configured splits; rank 0 writes eval/<split>.json and logs them.
 
         Under FSDP every rank runs the same evaluation (the sharded towers need all ranks); otherwise
-        rank 0 alone does and the others wait."""
+        rank 0 alone does and the others wait. A captioning run is also evaluated as the Generator its
+        checkpoint loads as (its tasks, its training captions for the baselines: `train/caption_eval.py`)."""
+        from omnibind.evaluate.captioning import caption_settings
         from omnibind.evaluate.data import load_examples
         from omnibind.evaluate.run import evaluate_splits
 
@@ -161,7 +165,9 @@ class Trainer:
                                        for name, spec in self.cfg.eval.splits.items()}
             self.model.eval()
             out = self.run_dir if self.info.is_main else None
-            results = evaluate_splits(self.model, self._eval_examples, out, self.cfg.eval.templates)
+            captions = self._caption_eval.settings(self.model)
+            with caption_settings(captions) if captions is not None else contextlib.nullcontext():
+                results = evaluate_splits(self.model, self._eval_examples, out, self.cfg.eval.templates)
             self.model.train()
             if metrics_log is not None:
                 metrics_log.write(self.step, {f"eval/{split}/{k}": v for split, m in results.items()
