@@ -109,3 +109,20 @@ def test_the_cli_embeds_with_a_mixed_checkpoint(tmp_path: Path, spiece_model: Pa
     original, _ = mixed_parts(spiece_model)
     with torch.no_grad():
         assert np.array_equal(np.load(out)[0], original.encode(TEXT, ["a red circle"])[0].numpy())
+
+
+def test_a_captioning_run_starts_a_lit_run(tmp_path: Path, spiece_model: Path) -> None:
+    """model.init_from a captioning run's checkpoint takes its towers (CapPa's towers judged by LiT)."""
+    from omnibind.train.build import build_model
+    from omnibind.train.config import ModelSection, TrainConfig
+
+    folder = mixed_checkpoint(tmp_path / "mixed", spiece_model)
+    original, _ = mixed_parts(spiece_model)
+    image = registry.IMAGE.name
+    section = ModelSection(modalities=[image, TEXT], tokenizer=str(spiece_model), init_from=str(folder),
+                           init_towers=[image])
+    model = build_model(TrainConfig(model=section))
+    kept = original.towers[image].state_dict()
+    assert all(torch.equal(v, kept[k]) for k, v in model.towers[image].state_dict().items())
+    fresh = original.towers[TEXT].state_dict()
+    assert not all(torch.equal(v, fresh[k]) for k, v in model.towers[TEXT].state_dict().items())

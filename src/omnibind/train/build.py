@@ -28,7 +28,7 @@ def build_model(cfg: TrainConfig) -> OmniBind:
         inits = {"logit_scale_init": section.logit_scale_init, "logit_bias_init": section.logit_bias_init}
         config = dataclasses.replace(config, **{k: v for k, v in inits.items() if v is not None})
         return OmniBind(config, build_processors(config, section.tokenizer))
-    base = omnibind.load(section.init_from)
+    base = omnibind.load(section.init_from, kind="embedding")  # a captioning run's towers too (CapPa → LiT)
     shared = [m for m in section.modalities if m in base.config.towers]
     kept_towers = shared if section.init_towers is None else section.init_towers
     for m in kept_towers:
