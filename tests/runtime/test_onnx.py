@@ -68,3 +68,33 @@ def test_a_missing_onnxruntime_is_named_with_the_alternatives(monkeypatch: pytes
     monkeypatch.setitem(__import__("sys").modules, "onnxruntime", None)
     with pytest.raises(InputError, match=r"--runtime: the ONNX paths need onnxruntime.*--runtime fp32"):
         apply_runtime(two_tower_model(), "onnx")
+
+
+def test_the_runtime_exports_at_the_attention_opset_and_falls_back(exported: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                    two_tower_reference: dict[str, torch.Tensor]
+                                                                    ) -> None:
+    opsets = onnx_backend.runtime_opsets()
+    folders = {m.parent.name for m in exported.rglob("manifest.json")}
+    assert folders and all(f.endswith(f"-opset{opsets[0]}") for f in folders)  # the preferred opset only
+    if len(opsets) == 1:
+        pytest.skip("this onnxruntime runs only the exporter's default opset")
+    real = exporter.export_onnx
+
+    def refuse_new_opset(model, out, opset=exporter.OPSET, **kwargs):  # type: ignore[no-untyped-def]
+        if opset == opsets[0]:
+            raise exporter.ExportError("not at this opset")
+        return real(model, out, opset=opset, **kwargs)
+
+    monkeypatch.setattr(exporter, "export_onnx", refuse_new_opset)
+    model = two_tower_model(seed=2)
+    apply_runtime(model, "onnx")
+    assert any(m.parent.name.endswith(f"-opset{opsets[-1]}") for m in exported.rglob("manifest.json"))
+    reference = two_tower_model(seed=2)
+    x = batches()["text"]
+    assert (model.encode("text", x) - reference.encode("text", x)).abs().max().item() <= PARITY
+
+    def no_export(*args: object, **kwargs: object) -> None:
+        raise AssertionError("exported again")
+
+    monkeypatch.setattr(exporter, "export_onnx", no_export)
+    apply_runtime(two_tower_model(seed=2), "onnx-int8")  # the older opset's export is found, not retried

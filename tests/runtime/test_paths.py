@@ -98,3 +98,43 @@ def test_a_model_without_a_runtime_reports_its_dtype() -> None:
     model = wide_model()
     assert runtime_of(model) == RuntimeSpec("fp32")
     assert runtime_of(model.to(torch.bfloat16)) == RuntimeSpec("bf16")
+
+
+@pytest.mark.skipif(not torch_paths.packed_linears_supported(), reason="no oneDNN bf16 on this CPU")
+def test_bf16_runs_prepacked_fused_linears_that_match_eager_bf16() -> None:
+    model = wide_model()
+    apply_runtime(model, "bf16")
+    fast = torch_paths.packed_copy(model.towers["image"])
+    kinds = {type(m) for m in fast.modules()}
+    assert {torch_paths.PackedBlock, torch_paths.PackedMLP} <= kinds  # the encoder's blocks, the MAP head's MLP
+    assert torch.nn.Linear not in kinds  # every bf16 linear is packed
+    shared = {id(p) for p in fast.parameters()}
+    assert all(id(p) in shared for p in model.towers["image"].parameters())  # no second copy of the weights
+    x = batches()["image"].to(torch.bfloat16)
+    with torch.no_grad():
+        cosine = torch.nn.functional.cosine_similarity(fast(x).float(), model.towers["image"](x).float())
+    assert cosine.min().item() >= 0.9999
+
+
+def test_bf16_without_onednn_runs_the_plain_tower(monkeypatch: pytest.MonkeyPatch,
+                                                  reference: dict[str, torch.Tensor]) -> None:
+    monkeypatch.setattr(torch_paths, "packed_linears_supported", lambda: False)
+    model = wide_model()
+    apply_runtime(model, "bf16")
+    x = batches()["text"]
+    assert (model.encode("text", x) * reference["text"]).sum(-1).min().item() >= MIN_COSINE["bf16"]
+
+
+def test_compile_gets_the_plain_bf16_tower(monkeypatch: pytest.MonkeyPatch) -> None:
+    packed: list[object] = []
+    monkeypatch.setattr(torch_paths, "packed_copy", lambda tower: packed.append(tower) or tower)
+    monkeypatch.setattr(torch_paths.torch, "compile", lambda call, dynamic: call)
+    apply_runtime(wide_model(), "bf16+compile")  # torch.compile cannot trace oneDNN's packed weights
+    assert packed == []
+
+
+def test_patch_embedding_returns_a_contiguous_sequence() -> None:
+    tower = wide_model().towers["image"]
+    with torch.no_grad():
+        tokens = tower.patch_embed(batches()["image"])
+    assert tokens.is_contiguous()  # else every LayerNorm after it copies its input

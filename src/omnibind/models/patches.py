@@ -20,7 +20,9 @@ class PatchEmbed(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.proj(x)
         grid = (x.shape[-2], x.shape[-1])
-        return x.flatten(2).transpose(1, 2) + self.positions(grid).to(x.dtype)
+        # contiguous: otherwise the sum keeps the conv's transposed strides, and every block after it pays for
+        # them (LayerNorm copies its input, residual adds run strided); the values are the same either way
+        return x.flatten(2).transpose(1, 2).contiguous() + self.positions(grid).to(x.dtype)
 
     def positions(self, grid: tuple[int, int]) -> torch.Tensor:
         """Position embeddings for a grid, bicubically resampled when it differs from the trained one."""

@@ -73,7 +73,7 @@ def apply_runtime(model: OmniBind, runtime: str | RuntimeSpec | None = "auto",
 
         towers = onnx_towers(model, fingerprint(model), spec.path == "onnx-int8", count)
     else:
-        towers = {m: TORCH_BUILDERS[spec.path](model.towers[m]) for m in model.modalities}
+        towers = {m: TORCH_BUILDERS[spec.path](model.towers[m], spec.compile) for m in model.modalities}
         if spec.compile:
             towers = {m: compiled(call) for m, call in towers.items()}
     installed = Runtime(spec, towers, count)
