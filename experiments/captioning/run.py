@@ -75,7 +75,7 @@ def summarise(task: str, seeds: list[int]) -> dict[str, Any]:
         first = per_seed[seeds[0]]
         prefix = next(k.rsplit("/", 2)[0] for k in first if k.endswith("/CIDEr-D"))
         rows: dict[str, Any] = {"task": prefix.removeprefix("captioning/"),
-                                "items": first.get(f"{prefix}/items")}
+                                "items": int(first[f"{prefix}/items"])}
         for system in SYSTEMS:
             for score in SCORES:
                 values = [per_seed[s][f"{prefix}/{system}/{score}"] for s in seeds]
