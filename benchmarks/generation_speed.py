@@ -1,4 +1,4 @@
-"""PYTHONPATH=src python benchmarks/generation_speed.py [--quick] [--batches 1,4] [--new-tokens 24] [--iters 2]
+"""PYTHONPATH=src python benchmarks/generation_speed.py [--quick] [--batches 1,8] [--new-tokens 24] [--iters 2]
 [--warmup 0] [--threads N] [--json results.json]
 
 Greedy-decoding speed of omnibind's Generator against transformers' `PaliGemmaForConditionalGeneration.generate`
@@ -69,7 +69,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--quick", action="store_true",
                         help="a tiny model, batches 1,2, 4 new tokens, one repeat: a smoke test, not a measurement")
-    parser.add_argument("--batches", default=None, help="batch sizes, comma-separated (default 1,4)")
+    parser.add_argument("--batches", default=None, help="batch sizes, comma-separated (default 1,8)")
     parser.add_argument("--new-tokens", type=int, default=None, help="tokens written per call (default 24)")
     parser.add_argument("--iters", type=int, default=None, help="timed repeats per call (default 2)")
     parser.add_argument("--warmup", type=int, default=None,
@@ -79,7 +79,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="where to write the results (default: a new file under benchmarks/results/)")
     args = parser.parse_args(argv)
     defaults = {"batches": "1,2", "new_tokens": 4, "iters": 1, "warmup": 0} if args.quick else \
-        {"batches": "1,4", "new_tokens": 24, "iters": 2, "warmup": 0}
+        {"batches": "1,8", "new_tokens": 24, "iters": 2, "warmup": 0}
     for name, value in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
