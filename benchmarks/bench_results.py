@@ -10,6 +10,8 @@ import json
 import os
 import platform
 import re
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,3 +50,18 @@ def save(script: str, results: dict[str, Any], path: Path | None = None) -> Path
                    date=datetime.datetime.now().astimezone().isoformat(timespec="seconds"))
     path.write_text(json.dumps(results, indent=2) + "\n")
     return path
+
+
+def time_interleaved(calls: dict[str, Callable[[], object]], iters: int, warmup: int) -> dict[str, list[float]]:
+    """Seconds of every timed call per name; the calls alternate, and their order flips every repeat."""
+    names = list(calls)
+    for _ in range(warmup):
+        for name in names:
+            calls[name]()
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for i in range(iters):
+        for name in names if i % 2 == 0 else names[::-1]:
+            start = time.perf_counter()
+            calls[name]()
+            times[name].append(time.perf_counter() - start)
+    return times

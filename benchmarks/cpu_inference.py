@@ -217,26 +217,11 @@ def quality(variant: Variant, reference: dict[str, torch.Tensor], inputs: dict[s
     return out
 
 
-def time_interleaved(calls: dict[str, Callable[[], object]], iters: int, warmup: int) -> dict[str, list[float]]:
-    """Seconds of every timed call per name; the calls alternate, and their order flips every repeat."""
-    names = list(calls)
-    for _ in range(warmup):
-        for name in names:
-            calls[name]()
-    times: dict[str, list[float]] = {name: [] for name in names}
-    for i in range(iters):
-        for name in names if i % 2 == 0 else names[::-1]:
-            start = time.perf_counter()
-            calls[name]()
-            times[name].append(time.perf_counter() - start)
-    return times
-
-
 def benchmark_task(task: str, variants: list[Variant], x: torch.Tensor, iters: int, warmup: int,
                    cosines: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per variant: median (and every) seconds, items/s, speed-ups and cosine to omnibind fp32."""
     calls = {v.name: (lambda v=v: v.embed[task](x)) for v in variants}
-    times = time_interleaved(calls, iters, warmup)
+    times = bench_results.time_interleaved(calls, iters, warmup)
     rates = {name: len(x) / statistics.median(each) for name, each in times.items()}
     rows = []
     for v in variants:

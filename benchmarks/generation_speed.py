@@ -29,7 +29,6 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -190,26 +189,11 @@ def callers(theirs: Any, ours: Generator, inputs: dict[str, torch.Tensor], promp
     return {"transformers": transformers_generate, "omnibind": omnibind_generate}
 
 
-def time_interleaved(calls: dict[str, Callable[[], object]], iters: int, warmup: int) -> dict[str, list[float]]:
-    """Seconds of every timed call per name; the calls alternate, and their order flips every repeat."""
-    names = list(calls)
-    for _ in range(warmup):
-        for name in names:
-            calls[name]()
-    times: dict[str, list[float]] = {name: [] for name in names}
-    for i in range(iters):
-        for name in names if i % 2 == 0 else names[::-1]:
-            start = time.perf_counter()
-            calls[name]()
-            times[name].append(time.perf_counter() - start)
-    return times
-
-
 def benchmark_batch(run: dict[str, Callable[[int], list[list[int]]]], batch: int, new_tokens: int, iters: int,
                     warmup: int) -> list[dict[str, Any]]:
     """One row per library: median prefill and full-call seconds, decoding and end-to-end tokens/s."""
     calls = {f"{lib} {n}": (lambda f=f, n=n: f(n)) for lib, f in run.items() for n in (1, new_tokens)}
-    times = time_interleaved(calls, iters, warmup)
+    times = bench_results.time_interleaved(calls, iters, warmup)
     rows = []
     for lib in run:
         prefill, full = statistics.median(times[f"{lib} 1"]), statistics.median(times[f"{lib} {new_tokens}"])
