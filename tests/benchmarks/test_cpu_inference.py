@@ -5,44 +5,23 @@ export takes a minute at these shapes, and tests/runtime/test_onnx.py covers the
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
-import sys
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
 import pytest
-import torch
 from rich.console import Console
 
 pytest.importorskip("transformers")
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "cpu_inference.py"
-
-
-def load_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("cpu_inference", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture
-def restore_threads() -> Iterator[None]:
-    """The script calls torch.set_num_threads, which is process-wide; put it back for later tests."""
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("restore_threads")
-def test_tiny_run_reports_every_path_beside_its_peers(tmp_path: Path) -> None:
-    bench = load_script()
+def test_tiny_run_reports_every_path_beside_its_peers(tmp_path: Path,
+                                                      load_script: Callable[[str], ModuleType]) -> None:
+    bench = load_script("cpu_inference")
     out = tmp_path / "results.json"
     console = Console(file=io.StringIO(), width=250)
     argv = ["--paths", "int8", "--depth", "1", "--batch", "2", "--iters", "1", "--warmup", "0",
@@ -68,8 +47,9 @@ def test_tiny_run_reports_every_path_beside_its_peers(tmp_path: Path) -> None:
     assert "vs same precision" in printed and "parity" in printed and "1 threads" in printed
 
 
-def test_unknown_paths_are_refused_by_the_argument_parser(capsys: pytest.CaptureFixture[str]) -> None:
-    bench = load_script()
+def test_unknown_paths_are_refused_by_the_argument_parser(capsys: pytest.CaptureFixture[str],
+                                                          load_script: Callable[[str], ModuleType]) -> None:
+    bench = load_script("cpu_inference")
     with pytest.raises(SystemExit):
         bench.parse_args(["--paths", "fp32,fp8"])
     assert "--runtime: got 'fp8'" in capsys.readouterr().err

@@ -4,44 +4,23 @@ each), gives a row per library and batch, and the same results as JSON."""
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
-import sys
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
 import pytest
-import torch
 from rich.console import Console
 
 pytest.importorskip("transformers")
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "generation_speed.py"
-
-
-def load_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("generation_speed", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture
-def restore_threads() -> Iterator[None]:
-    """The script calls torch.set_num_threads, which is process-wide; put it back for later tests."""
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("restore_threads")
-def test_quick_run_checks_identical_tokens_and_reports_both_libraries(tmp_path: Path) -> None:
-    bench = load_script()
+def test_quick_run_checks_identical_tokens_and_reports_both_libraries(tmp_path: Path,
+                                                                      load_script: Callable[[str], ModuleType]) -> None:
+    bench = load_script("generation_speed")
     out = tmp_path / "results.json"
     console = Console(file=io.StringIO(), width=250)
     results = bench.main(["--quick", "--threads", "1", "--json", str(out)], console=console)
@@ -61,8 +40,9 @@ def test_quick_run_checks_identical_tokens_and_reports_both_libraries(tmp_path: 
     assert "identical tokens yes" in printed and "decode tokens/s" in printed and "1 threads" in printed
 
 
-def test_bad_arguments_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
-    bench = load_script()
+def test_bad_arguments_are_refused(capsys: pytest.CaptureFixture[str],
+                                   load_script: Callable[[str], ModuleType]) -> None:
+    bench = load_script("generation_speed")
     with pytest.raises(SystemExit):
         bench.parse_args(["--new-tokens", "1"])
     assert "--new-tokens must be at least 2" in capsys.readouterr().err
