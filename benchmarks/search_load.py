@@ -57,6 +57,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="demo model: Ti/16 (224 px, 10 s audio) or tiny (32 px, for tests)")
     parser.add_argument("--items", type=int, default=200, help="demo index size (default 200)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--runtime", default="auto",
+                        help="inference path of the demo index, as `omnibind index --runtime` (default auto: bf16 "
+                             "where the CPU has it); the server answers on the index's path")
     parser.add_argument("--text-queries", choices=("repeated", "unique"), default="repeated",
                         help="repeated: the 16 sample queries (cached by the server after their first time); "
                              "unique: each text made new with a number, so that every one is embedded")
@@ -82,14 +85,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 # ------------------------------------------------------------------------------------------------ demo index
 
 
-def build_demo_index(folder: Path, size: str, items: int, seed: int, console: Console) -> Path:
-    """An untrained model and an index over synthetic drawings and tones; returns the index folder."""
+def build_demo_index(folder: Path, size: str, items: int, seed: int, console: Console, runtime: str = "auto") -> Path:
+    """An untrained model and an index over synthetic drawings and tones, embedded on `runtime` as `omnibind index
+    --runtime` would (the index records it and `serve` answers on it); returns the index folder."""
     import soundfile
     import torch
     from PIL import Image, ImageDraw
 
     import omnibind
     from omnibind.preprocess.text import Tokenizer, train_tokenizer
+    from omnibind.runtime import apply_runtime
     from omnibind.search import update_index
 
     rng = np.random.default_rng(seed)
@@ -116,9 +121,11 @@ def build_demo_index(folder: Path, size: str, items: int, seed: int, console: Co
         model = omnibind.create("Ti/16", tokenizer=spiece, text={"vocab_size": vocab})
     checkpoint = omnibind.save(model, folder / "model")
     start = time.perf_counter()
-    report = update_index(folder / "index", media, omnibind.load(checkpoint), checkpoint)
-    console.print(f"demo index: {report.added} items embedded with an untrained {size} model in "
-                  f"{time.perf_counter() - start:.1f} s")
+    loaded = omnibind.load(checkpoint)
+    apply_runtime(loaded, runtime)
+    report = update_index(folder / "index", media, loaded, checkpoint)
+    console.print(f"demo index: {report.added} items embedded with an untrained {size} model on runtime {runtime} "
+                  f"in {time.perf_counter() - start:.1f} s")
     return folder / "index"
 
 
@@ -278,7 +285,8 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> d
     runs: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="omnibind-load-") as temp:
         work = Path(temp)
-        index = args.index or build_demo_index(work / "demo", args.model_size, args.items, args.seed, console)
+        index = args.index or build_demo_index(work / "demo", args.model_size, args.items, args.seed, console,
+                                                        args.runtime)
         samples = upload_samples(index) if args.upload_share > 0 else []
         versions = ([("baseline", args.baseline.resolve())] if args.baseline else []) + [("this change", OWN_SRC)]
         for label, src in versions:
