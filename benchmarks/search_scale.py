@@ -85,6 +85,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--embeddings", type=Path, help="--data real: a folder written by omnibind embed-dataset")
     parser.add_argument("--modality", default="image", help="--embeddings: the modality indexed (image)")
     parser.add_argument("--query-modality", default="text", help="--embeddings: the modality of queries (text)")
+    parser.add_argument("--save-embeddings", type=Path,
+                        help="--data real with --model: also keep the embeddings as an embed-dataset folder (pictures "
+                             "as image, the queries as text) for later runs with --embeddings DIR")
     parser.add_argument("--work", type=Path, help="folder for the Parquet shards and indexes (default: a temporary "
                                                   "folder, removed at the end)")
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)),
@@ -106,6 +109,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error(f"--kinds must name some of {', '.join(KINDS)}")
     if args.data == "real" and (args.model is None) == (args.embeddings is None):
         parser.error("--data real needs --model CKPT (with --starter) or --embeddings DIR, one of them")
+    if args.save_embeddings is not None and args.model is None:
+        parser.error("--save-embeddings needs --data real --model CKPT")
     return args
 
 
@@ -186,6 +191,25 @@ def augmented_pictures(args: argparse.Namespace, console: Console
                         f"{len(set(captions))} distinct captions under 5 templates (text → picture search)",
               "model": str(args.model)}
     return chunks(), queries, source
+
+
+def saved(chunks: Iterator[np.ndarray], queries: np.ndarray, folder: Path, source: dict[str, Any]
+          ) -> Iterator[np.ndarray]:
+    """Pass the chunks through, writing each as a part of an embed-dataset folder (modality image), after the
+    queries (modality text, in their order: measured first, then tuning) and a plan naming the source."""
+    folder.mkdir(parents=True, exist_ok=False)
+    dim = queries.shape[1]
+    parquet.write_plan(folder, {"model": source.get("model"), "embed_dim": dim, "source": source["source"]})
+    rows = {"key": [f"q{i}" for i in range(len(queries))], "modality": ["text"] * len(queries),
+            "source": ["search_scale.py"] * len(queries), "meta": [None] * len(queries)}
+    parquet.write_part(folder / parquet.part_name(0), rows, queries, dim)
+    count = 0
+    for part, block in enumerate(chunks, start=1):
+        rows = {"key": [f"v{count + i}" for i in range(len(block))], "modality": ["image"] * len(block),
+                "source": ["search_scale.py"] * len(block), "meta": [None] * len(block)}
+        parquet.write_part(folder / parquet.part_name(part), rows, block, dim)
+        count += len(block)
+        yield block
 
 
 def embedded_folder(args: argparse.Namespace) -> tuple[Iterator[np.ndarray], np.ndarray, dict[str, Any]]:
@@ -284,6 +308,8 @@ def run(args: argparse.Namespace, work: Path, console: Console) -> dict[str, Any
         chunks, queries, source = embedded_folder(args)
     else:
         chunks, queries, source = augmented_pictures(args, console)
+        if args.save_embeddings is not None:
+            chunks = saved(chunks, queries, args.save_embeddings, source)
     queries = np.ascontiguousarray(queries, dtype=np.float32)
     queries, tuning = queries[: args.queries], queries[args.queries :]
     vectors, count = write_source(chunks, tuning, work)

@@ -56,9 +56,19 @@ def test_real_embeddings_of_augmented_pictures(shards: Shards, checkpoint: Path,
     console = Console(file=io.StringIO(), width=200)
     results = bench().main(["--data", "real", "--model", str(checkpoint), "--starter", shards.pattern, "--n", "2000",
                             "--kinds", "hnsw,ivfpq", "--queries", "30", "--latency-queries", "5", "--threads", "1",
-                            "--work", str(tmp_path / "work"), "--json", str(tmp_path / "out.json")], console=console)
+                            "--work", str(tmp_path / "work"), "--save-embeddings", str(tmp_path / "saved"),
+                            "--json", str(tmp_path / "out.json")], console=console)
     check(results, 2000, console.file.getvalue())
     assert "starter pictures" in results["source"] and "text → picture" in results["source"]
     stored = np.memmap(tmp_path / "work" / "vectors.f32", dtype=np.float32, mode="r").reshape(-1, 32)
     assert len(stored) == 2000 and np.allclose(np.linalg.norm(stored, axis=1), 1, atol=1e-4)
     assert len({tuple(np.round(v, 4)) for v in stored[:200]}) > 150, "augmentations give distinct vectors"
+
+    # the saved folder gives a later run the same stored vectors and the same measured queries
+    again = bench().main(["--data", "real", "--embeddings", str(tmp_path / "saved"), "--n", "2000", "--kinds", "hnsw",
+                          "--queries", "30", "--latency-queries", "5", "--threads", "1",
+                          "--json", str(tmp_path / "again.json")], console=Console(file=io.StringIO()))
+    assert again["rows"][0]["recall_at_10"] == 1.0 and again["n"] == 2000
+    saved = np.concatenate([v for _, _, v in parquet.iter_vectors(tmp_path / "saved", "image")])
+    assert np.array_equal(saved, np.asarray(stored))
+    assert parquet.count_rows(tmp_path / "saved", "text") == 30 + 512
