@@ -1,6 +1,7 @@
 """PYTHONPATH=src python benchmarks/search_scale.py [--n 1000000] [--dim 768] [--data random|clustered|real]
 [--kinds ivf,hnsw,ivfpq] [--queries 500] [--latency-queries 200] [--nprobe 1,4,16,64,256] [--target-recall 0.95]
 [--model CKPT --starter data/starter/train | --embeddings DIR] [--work DIR] [--threads N] [--seed 0] [--json PATH]
+[--ef-construction 80] [--cold [--cold-queries N]]
 
 Build time, bytes per vector, single-query latency (p50/p99) and recall@10 against exact search of omnibind's
 indexes, side by side with exact search, on N stored vectors:
@@ -8,7 +9,8 @@ indexes, side by side with exact search, on N stored vectors:
   exact   faiss' flat inner-product scan over the vectors (memory-mapped), what omnibind uses for small sets;
   ivf     IVF-Flat as `omnibind index` builds it above its size threshold (omnibind.search.ann.build_ivf: about
           √N cells, nprobe tuned to the target recall), swept over --nprobe;
-  hnsw    HNSW (M=32) built by `omnibind index-dataset` from Parquet shards, efSearch tuned to the target;
+  hnsw    HNSW (M=32, --ef-construction) built by `omnibind index-dataset` from Parquet shards, efSearch tuned
+          to the target;
   ivfpq   IVF-PQ (d/8-byte codes, about √N cells) with exact re-ranking, built the same way, nprobe and the
           re-ranked candidates tuned to the target.
 
@@ -17,7 +19,16 @@ streaming passes, saved to disk and searched memory-mapped; their build time inc
 training, adding, saving and tuning. They are tuned (`index-dataset --tune-with`) on 512 further queries drawn
 like the measured ones but not the same, as a user tunes on the searches they expect. Recall is measured on
 fresh queries (not stored vectors) against exact search; latency is one query at a time (as the service sends
-them), one OpenMP thread, configurations interleaved, one warm-up each. The data, each called what it is:
+them), one OpenMP thread, configurations interleaved, one warm-up each.
+
+With --cold, the exact, hnsw and ivfpq rows are timed again, "cold": before each timed query the files that row
+searches (exact: the raw vectors; an index: every file of its folder, the mapped re-ranking vectors and
+inverted lists included) are dropped from memory (omnibind.scale.pagecache: unmapped with madvise, then dropped
+from the page cache), so its reads go to the disk, as for a collection past RAM. What is left in memory after
+each eviction and the disk the files lie on (device, file system, rotational as the kernel reports it) are in
+the JSON. Exact search then reads every vector from the disk per query: --cold-queries bounds their number.
+
+The data, each called what it is:
 
   random     uniform random unit vectors: no structure, the worst case for every approximate index;
   clustered  unit vectors around 1,000 random centres, queries drawn the same way: the best case for IVF;
@@ -49,7 +60,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from omnibind.scale import ann, parquet
+from omnibind.scale import ann, pagecache, parquet
 from omnibind.scale.dataset_index import DatasetIndex, build_dataset_index
 from omnibind.search.ann import RECALL_K, build_ivf, ivf_lists
 
@@ -92,6 +103,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                                                   "folder, removed at the end)")
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)),
                         help="faiss threads for building and batched recall searches (all)")
+    parser.add_argument("--ef-construction", type=int, default=ann.EF_CONSTRUCTION,
+                        help=f"HNSW's efConstruction ({ann.EF_CONSTRUCTION})")
+    parser.add_argument("--cold", action="store_true", help="also time the exact, hnsw and ivfpq rows with their "
+                                                            "files evicted from memory before each query")
+    parser.add_argument("--cold-queries", type=int, help="--cold: single queries timed per cold row (default: "
+                                                         "--latency-queries)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None,
                         help="where to write the results (default: a new file under benchmarks/results/)")
@@ -100,6 +117,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error("--n must be at least 2000; --dim, --queries, --latency-queries and --threads positive")
     if not 0 < args.target_recall <= 1:
         parser.error("--target-recall must be in (0, 1]")
+    low, high = ann.EF_CONSTRUCTION_RANGE
+    if not low <= args.ef_construction <= high:
+        parser.error(f"--ef-construction must be from {low} to {high} (got {args.ef_construction})")
+    if args.cold_queries is not None and (not args.cold or args.cold_queries < 1):
+        parser.error("--cold-queries must be positive and goes with --cold")
+    args.cold_queries = args.cold_queries or args.latency_queries
     try:
         args.nprobe = sorted({int(v) for v in args.nprobe.split(",") if v.strip()})
     except ValueError:
@@ -259,20 +282,64 @@ def write_source(chunks: Iterator[np.ndarray], tuning: np.ndarray, work: Path) -
     return np.memmap(work / "vectors.f32", dtype=np.float32, mode="r", shape=(count, dim)), count
 
 
-def interleaved_latencies_ms(searches: dict[str, Callable[[np.ndarray], Any]], queries: np.ndarray
-                             ) -> dict[str, np.ndarray]:
+def interleaved_latencies_ms(searches: dict[str, Callable[[np.ndarray], Any]], queries: np.ndarray,
+                             prepare: Callable[[str], None] | None = None) -> dict[str, np.ndarray]:
     """Milliseconds per single-query search for each configuration; configurations take turns on every query
-    (order reversed on odd queries) so that load from other processes hits them alike. One warm-up each."""
+    (order reversed on odd queries) so that load from other processes hits them alike. One warm-up each;
+    `prepare(name)` runs untimed before each timed query (--cold evicts that configuration's files)."""
     for search in searches.values():
         search(queries[:1])
     times = {name: np.empty(len(queries)) for name in searches}
     order = list(searches)
     for i in range(len(queries)):
         for name in order if i % 2 == 0 else reversed(order):
+            if prepare is not None:
+                prepare(name)
             start = time.perf_counter()
             searches[name](queries[i : i + 1])
             times[name][i] = time.perf_counter() - start
     return {name: values * 1000 for name, values in times.items()}
+
+
+def evictor(files: dict[str, list[Path]], left: dict[str, int]) -> Callable[[str], None]:
+    """A `prepare` hook that drops a configuration's files from memory and keeps in `left` the most bytes of
+    them found still cached right after (what eviction missed)."""
+    def evict(name: str) -> None:
+        for path in files[name]:
+            try:
+                pagecache.evict(path)
+            except OSError as err:
+                raise SystemExit(f"--cold: cannot evict {path} from memory ({err})") from err
+        left[name] = max(left.get(name, 0), sum(pagecache.resident_bytes(path) for path in files[name]))
+
+    return evict
+
+
+def latency_rows(names: dict[str, dict[str, Any]], times: dict[str, np.ndarray], count: int, cache: str
+                 ) -> list[dict[str, Any]]:
+    """Table rows of one cache state ("warm", or "cold": files evicted before each query) with p50, p99 and the
+    speed-up over exact search in the same state."""
+    exact_p50 = float(np.percentile(times["exact"], 50))
+    rows = []
+    for name, row in names.items():
+        p50, p99 = float(np.percentile(times[name], 50)), float(np.percentile(times[name], 99))
+        rows.append({**row, "nlist": row.get("nlist"), "nprobe": row.get("nprobe"), "cache": cache, "p50_ms": p50,
+                     "p99_ms": p99, "speedup_p50": exact_p50 / p50,
+                     "memory_mb": row["ram_bytes_per_vector"] * count / 2**20})
+    return rows
+
+
+def cold_rows(args: argparse.Namespace, work: Path, names: dict[str, dict[str, Any]],
+              searches: dict[str, Callable[[np.ndarray], Any]], files: dict[str, list[Path]], queries: np.ndarray,
+              count: int) -> list[dict[str, Any]]:
+    """The rows whose searches read files, timed with those files evicted before each single query."""
+    left: dict[str, int] = {}
+    times = interleaved_latencies_ms({name: searches[name] for name in files}, queries[: args.cold_queries],
+                                     evictor(files, left))
+    described = {name: {**names[name], "evicted_files": [str(p.relative_to(work)) for p in files[name]],
+                        "file_bytes": sum(p.stat().st_size for p in files[name]),
+                        "resident_after_evict_bytes_max": left[name]} for name in files}
+    return latency_rows(described, times, count, "cold")
 
 
 def recall(found: np.ndarray, truth: np.ndarray) -> float:
@@ -301,6 +368,10 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> d
 
 
 def run(args: argparse.Namespace, work: Path, console: Console) -> dict[str, Any]:
+    storage = pagecache.storage(work)
+    if args.cold and storage.get("fstype") in ("tmpfs", "ramfs"):
+        raise SystemExit(f"--cold: {work} is on {storage['fstype']}, whose files live in memory; give --work a "
+                         "folder on a disk")
     start = time.perf_counter()
     if args.data != "real":
         chunks, queries, source = synthetic(args)
@@ -321,17 +392,17 @@ def run(args: argparse.Namespace, work: Path, console: Console) -> dict[str, Any
     truth = ann.exact_rows(vectors, queries, RECALL_K) + 1  # rows → ids
     console.print(f"exact top-{RECALL_K} of {len(queries)} queries in {time.perf_counter() - start:.1f} s")
 
-    rows: list[dict[str, Any]] = []
     searches: dict[str, Callable[[np.ndarray], Any]] = {
         "exact": lambda q: faiss.knn(q, vectors, RECALL_K, faiss.METRIC_INNER_PRODUCT)}
+    files: dict[str, list[Path]] = {"exact": [work / "vectors.f32"]}  # what each row reads: --cold evicts it
     names: dict[str, dict[str, Any]] = {"exact": {"index": "exact (flat inner product)", "settings": "–",
                                                   "recall_at_10": 1.0, "build_s": 0.0, "ram_bytes_per_vector": 4 * dim,
                                                   "disk_bytes_per_vector": 4 * dim}}
     results: dict[str, Any] = {"faiss": faiss.__version__, "threads": args.threads, "data": args.data,
                                "data_case": DATA_CASES[args.data], **source, "n": count, "dim": dim,
                                "queries": len(queries), "tuning_queries": len(tuning),
-                               "target_recall": args.target_recall,
-                               "generate_s": generate_s}
+                               "target_recall": args.target_recall, "ef_construction": args.ef_construction,
+                               "generate_s": generate_s, "storage": storage}
     opened: dict[str, ann.AnnIndex] = {}
     for kind in (k for k in args.kinds if k in (ann.HNSW, ann.IVFPQ)):
         start = time.perf_counter()
@@ -342,7 +413,8 @@ def run(args: argparse.Namespace, work: Path, console: Console) -> dict[str, Any
 
         params = build_dataset_index(work / "emb", work / f"idx-{kind}", [MODALITY], memory_budget=2**40,
                                      target_recall=args.target_recall, kind=kind,
-                                     query_modality=TUNING if len(tuning) else None, on_step=mark)[MODALITY]
+                                     query_modality=TUNING if len(tuning) else None, on_step=mark,
+                                     ef_construction=args.ef_construction)[MODALITY]
         build_s = time.perf_counter() - start
         results[f"{kind}_phases_s"] = {b: marks[b] - marks[a] for a, b in itertools.pairwise(marks)}
         index = opened[kind] = DatasetIndex.open(work / f"idx-{kind}").parts[MODALITY]
@@ -350,14 +422,17 @@ def run(args: argparse.Namespace, work: Path, console: Console) -> dict[str, Any
         phases = ", ".join(f"{name} {s:.1f} s" for name, s in results[f"{kind}_phases_s"].items())
         console.print(f"built {kind} in {build_s:.1f} s ({phases}): {params.describe()}")
         results[f"{kind}_params"] = params.to_dict()
+        built = build_settings(params)
         for label, settings in ann_settings(params):
             name = f"{kind} {label}"
             found = index.search(queries, RECALL_K, **settings)[1] + 1
             names[name] = {"index": f"{'HNSW' if kind == ann.HNSW else 'IVF-PQ + re-ranking'}{label}",
-                           "settings": ", ".join(f"{k}={v}" for k, v in settings.items()),
+                           "settings": ", ".join(f"{k}={v}" for k, v in {**built, **settings}.items()),
+                           **({"ef_construction": params.ef_construction} if kind == ann.HNSW else {}),
                            "recall_at_10": recall(found, truth), "build_s": build_s,
                            "ram_bytes_per_vector": params.memory_bytes / count, "disk_bytes_per_vector": disk / count}
             searches[name] = lambda q, index=index, settings=settings: index.search(q, RECALL_K, **settings)
+            files[name] = sorted(p for p in (work / f"idx-{kind}" / MODALITY).iterdir() if p.is_file())
     if "ivf" in args.kinds:
         start = time.perf_counter()
         ivf, info = build_ivf(ids, vectors, args.target_recall)
@@ -378,17 +453,20 @@ def run(args: argparse.Namespace, work: Path, console: Console) -> dict[str, Any
             searches[name] = lambda q, p=params_ivf: ivf.search(q, RECALL_K, params=p)
     timed = queries[: args.latency_queries]
     faiss.omp_set_num_threads(1)  # a single query runs on one thread; no idle worker spins beside it
-    times = interleaved_latencies_ms(searches, timed)
+    rows = latency_rows(names, interleaved_latencies_ms(searches, timed), count, "warm")
+    if args.cold:  # after the warm rows, whose files it leaves out of memory
+        rows += cold_rows(args, work, names, searches, files, queries, count)
+        results.update(cold_queries=min(args.cold_queries, len(queries)), eviction=pagecache.METHOD)
     faiss.omp_set_num_threads(args.threads)
-    exact_p50 = float(np.percentile(times["exact"], 50))
-    for name, row in names.items():
-        p50, p99 = float(np.percentile(times[name], 50)), float(np.percentile(times[name], 99))
-        rows.append({**row, "nlist": row.get("nlist"), "nprobe": row.get("nprobe"), "p50_ms": p50, "p99_ms": p99,
-                     "speedup_p50": exact_p50 / p50, "memory_mb": row["ram_bytes_per_vector"] * count / 2**20})
     results.update(latency_queries=len(timed), rows=rows)
     print_table(results, console)
     console.print(f"written: {bench_results.save('search_scale', results, args.json)}")
     return results
+
+
+def build_settings(params: ann.AnnParams) -> dict[str, int]:
+    """The build settings a row names beside its search settings: HNSW's efConstruction."""
+    return {"ef_construction": params.ef_construction or ann.EF_CONSTRUCTION} if params.kind == ann.HNSW else {}
 
 
 def ann_settings(params: ann.AnnParams) -> list[tuple[str, dict[str, int]]]:
@@ -407,15 +485,24 @@ def print_table(results: dict[str, Any], console: Console) -> None:
     table = Table(title=f"{results['n']:,} {results['data']} vectors ({results['data_case']}), D={results['dim']}, "
                         f"top-10, {results['queries']} recall queries, {results['latency_queries']} timed single "
                         f"queries (1 thread), built with {results['threads']} threads")
-    columns = ("index", "settings", "recall@10", "p50 ms", "p99 ms", "speed-up (p50)", "build s", "RAM B/vec",
-               "disk B/vec")
+    cold = "cold_queries" in results
+    columns = ("index", "settings", *(("cache",) if cold else ()), "recall@10", "p50 ms", "p99 ms", "speed-up (p50)",
+               "build s", "RAM B/vec", "disk B/vec")
     for column in columns:
-        table.add_column(column, justify="left" if column in ("index", "settings") else "right")
+        table.add_column(column, justify="left" if column in ("index", "settings", "cache") else "right")
     for r in results["rows"]:
-        table.add_row(r["index"], r["settings"], f"{r['recall_at_10']:.3f}", f"{r['p50_ms']:.2f}", f"{r['p99_ms']:.2f}",
-                      f"{r['speedup_p50']:.1f}×", f"{r['build_s']:.1f}", f"{r['ram_bytes_per_vector']:.0f}",
-                      f"{r['disk_bytes_per_vector']:.0f}")
+        table.add_row(r["index"], r["settings"], *((r["cache"],) if cold else ()), f"{r['recall_at_10']:.3f}",
+                      f"{r['p50_ms']:.2f}", f"{r['p99_ms']:.2f}", f"{r['speedup_p50']:.1f}×", f"{r['build_s']:.1f}",
+                      f"{r['ram_bytes_per_vector']:.0f}", f"{r['disk_bytes_per_vector']:.0f}")
     console.print(table)
+    if cold:
+        where = results["storage"]
+        disk = ", ".join(f"{key} {where[key]}" for key in ("source", "fstype", "block_device", "rotational", "model")
+                         if key in where)
+        left = max(r["resident_after_evict_bytes_max"] for r in results["rows"] if r["cache"] == "cold")
+        console.print(f"cold rows: {results['cold_queries']} single queries each, the row's files evicted from "
+                      f"memory before every one (speed-up against cold exact search; at most {left / 2**10:.0f} KiB "
+                      f"of a row's files stayed cached after an eviction); files on {disk}.")
     if "tuned_nprobe" in results:
         tuned, nlist = results["tuned_nprobe"], results["nlist"]
         verdict = "omnibind keeps this IVF index" if 2 * tuned <= nlist else \

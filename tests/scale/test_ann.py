@@ -3,6 +3,7 @@ queries, and the saved index memory-mapped with the same answers."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import faiss
@@ -89,3 +90,19 @@ def test_rerank_orders_candidates_exactly_and_pads() -> None:
     scores, rows = ann.rerank(vectors, query, np.array([[0, 2, 1, -1]]), 5)
     assert rows.tolist() == [[1, 2, 0, -1, -1]]
     assert np.allclose(scores[0, :3], [0.9, 0.5, 0.1])
+
+
+def test_ef_construction_reaches_faiss_params_json_and_the_loaded_index(tmp_path: Path) -> None:
+    assert ann.choose(1000, 16, 2**30, "hnsw").ef_construction == ann.EF_CONSTRUCTION == 80
+    index = ann.from_arrays(np.arange(600), clustered(600, 16), 2**30, 0.9, kind=ann.HNSW, ef_construction=48)
+    assert index.index.hnsw.efConstruction == 48 and index.params.ef_construction == 48
+    assert "efConstruction=48" in index.params.describe()
+    index.save(tmp_path / "idx")
+    assert json.loads((tmp_path / "idx" / ann.PARAMS_FILE).read_text())["ef_construction"] == 48
+    assert ann.AnnIndex.open(tmp_path / "idx").index.hnsw.efConstruction == 48
+
+
+@pytest.mark.parametrize("value", [0, ann.EF_CONSTRUCTION_RANGE[0] - 1, ann.EF_CONSTRUCTION_RANGE[1] + 1, 64.5, True])
+def test_an_ef_construction_out_of_bounds_is_named(value: object) -> None:
+    with pytest.raises(InputError, match=rf"efConstruction: got {value!r} \(expected an integer from 32 to 4096\)"):
+        ann.choose(1000, 16, 2**30, "hnsw", ef_construction=value)  # type: ignore[arg-type]

@@ -139,3 +139,60 @@ def test_tuning_on_another_modality_as_queries(embedded: Path, tmp_path: Path) -
     own = build_dataset_index(embedded, tmp_path / "own", ["image"], memory_budget=2**30, kind="hnsw")["image"]
     assert own.tuned_on == "vectors held out of the build" and own.recall_queries == 1
     assert DatasetIndex.open(tmp_path / "idx").parts["image"].count == 15
+
+
+def synthetic_embeddings(folder: Path, n: int = 600, dim: int = 16) -> np.ndarray:
+    """One Parquet part of clustered "image" vectors laid out as embed-dataset writes it."""
+    from omnibind.scale import parquet
+
+    data = clustered(n, dim, seed=4)
+    folder.mkdir()
+    parquet.write_part(folder / parquet.part_name(0), {"key": [f"k{i}" for i in range(n)], "modality": ["image"] * n,
+                                                       "source": ["synthetic"] * n, "meta": [None] * n}, data, dim)
+    return data
+
+
+def test_ef_construction_reaches_the_built_dataset_index_and_its_params(tmp_path: Path) -> None:
+    synthetic_embeddings(tmp_path / "emb")
+    built = build_dataset_index(tmp_path / "emb", tmp_path / "idx", memory_budget=2**30, kind="hnsw",
+                                ef_construction=40)
+    assert built["image"].ef_construction == 40
+    assert json.loads((tmp_path / "idx" / "image" / ann.PARAMS_FILE).read_text())["ef_construction"] == 40
+    assert json.loads((tmp_path / "idx" / "index.json").read_text())["modalities"]["image"]["ef_construction"] == 40
+    assert DatasetIndex.open(tmp_path / "idx").parts["image"].index.hnsw.efConstruction == 40
+    with pytest.raises(InputError, match=r"efConstruction: got 5 \(expected an integer from 32 to 4096\)"):
+        build_dataset_index(tmp_path / "emb", tmp_path / "bad", kind="hnsw", ef_construction=5)
+    assert not (tmp_path / "bad").exists(), "refused before anything is written"
+
+
+def test_the_cli_takes_ef_construction(tmp_path: Path) -> None:
+    synthetic_embeddings(tmp_path / "emb")
+    result = runner.invoke(app, ["index-dataset", str(tmp_path / "emb"), "--out", str(tmp_path / "idx"), "--kind",
+                                 "hnsw", "--ef-construction", "64"])
+    assert result.exit_code == 0, result.output
+    assert "efConstruction=64" in " ".join(result.output.split())
+    assert json.loads((tmp_path / "idx" / "image" / ann.PARAMS_FILE).read_text())["ef_construction"] == 64
+    default = runner.invoke(app, ["index-dataset", str(tmp_path / "emb"), "--out", str(tmp_path / "dflt"),
+                                  "--kind", "hnsw"])
+    assert default.exit_code == 0, default.output
+    assert DatasetIndex.open(tmp_path / "dflt").parts["image"].index.hnsw.efConstruction == ann.EF_CONSTRUCTION
+    bad = runner.invoke(app, ["index-dataset", str(tmp_path / "emb"), "--out", str(tmp_path / "x"),
+                              "--ef-construction", "10000"])
+    assert bad.exit_code == 2 and "efConstruction: got 10000" in " ".join(bad.output.split())
+
+
+def test_the_ondisk_backend_builds_with_its_ef_construction(tmp_path: Path) -> None:
+    options = {"backend": "ondisk", "approximate_above": 100, "memory_budget": 2**30, "ef_construction": 48}
+    built = OnDiskBackend.build(3, 16, parts(600), options)
+    image = built.parts["image"]
+    assert isinstance(image, ann.AnnIndex) and image.index.hnsw.efConstruction == 48
+    built.save(tmp_path)
+    manifest = json.loads(next(tmp_path.glob("ondisk-g*/manifest.json")).read_text())
+    assert manifest["options"]["ef_construction"] == 48 and manifest["parts"]["image"]["ef_construction"] == 48
+    loaded = OnDiskBackend.load(tmp_path, 3, 16)
+    assert loaded is not None and loaded.parts["image"].index.hnsw.efConstruction == 48
+    assert backend.reuse(tmp_path, 3, 16, {**options, "ef_construction": 96}) is None, "another value rebuilds"
+    default = OnDiskBackend.build(4, 16, parts(600), {"backend": "ondisk", "approximate_above": 100})
+    assert default.options["ef_construction"] == ann.EF_CONSTRUCTION == 80
+    with pytest.raises(InputError, match=r"search options: ef_construction: got 'many'"):
+        OnDiskBackend.build(5, 16, parts(10), {"backend": "ondisk", "ef_construction": "many"})

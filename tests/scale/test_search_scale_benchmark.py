@@ -10,6 +10,7 @@ from pathlib import Path
 from types import ModuleType
 
 import numpy as np
+import pytest
 from rich.console import Console
 from scale_data import Shards, clustered
 
@@ -72,3 +73,45 @@ def test_real_embeddings_of_augmented_pictures(shards: Shards, checkpoint: Path,
     saved = np.concatenate([v for _, _, v in parquet.iter_vectors(tmp_path / "saved", "image")])
     assert np.array_equal(saved, np.asarray(stored))
     assert parquet.count_rows(tmp_path / "saved", "text") == 30 + 512
+
+
+def test_cold_rows_and_ef_construction(tmp_path: Path) -> None:
+    from omnibind.scale import ann, pagecache
+
+    if pagecache.storage(tmp_path).get("fstype") in ("tmpfs", "ramfs"):
+        pytest.skip(f"{tmp_path} is on tmpfs: nothing to evict to, --cold refuses it")
+    console = Console(file=io.StringIO(), width=240)
+    results = bench().main(["--data", "clustered", "--n", "2000", "--dim", "16", "--kinds", "hnsw,ivfpq",
+                            "--queries", "20", "--latency-queries", "3", "--cold", "--cold-queries", "2",
+                            "--ef-construction", "48", "--threads", "1", "--work", str(tmp_path / "work"),
+                            "--json", str(tmp_path / "out.json")], console=console)
+    warm = [r for r in results["rows"] if r["cache"] == "warm"]
+    cold = [r for r in results["rows"] if r["cache"] == "cold"]
+    assert [r["index"] for r in cold] == [r["index"] for r in warm], "every row reads files: each has a cold twin"
+    assert cold[0]["index"].startswith("exact") and cold[0]["evicted_files"] == ["vectors.f32"]
+    assert all(0 < r["p50_ms"] <= r["p99_ms"] for r in cold) and results["cold_queries"] == 2
+    ivfpq = next(r for r in cold if r["index"].startswith("IVF-PQ"))
+    assert {"idx-ivfpq/vector/vectors.f32", "idx-ivfpq/vector/index.ivfdata"} <= set(ivfpq["evicted_files"])
+    for row in cold:  # what eviction left in memory: at most a partial page per file
+        assert row["resident_after_evict_bytes_max"] <= pagecache.PAGE * len(row["evicted_files"]), row
+    assert results["storage"]["fstype"] and "madvise" in results["eviction"]
+
+    hnsw = [r for r in results["rows"] if r["index"].startswith("HNSW")]
+    assert hnsw and all(r["ef_construction"] == 48 and "ef_construction=48" in r["settings"] for r in hnsw)
+    assert results["hnsw_params"]["ef_construction"] == 48 == results["ef_construction"]
+    assert ann.AnnIndex.open(tmp_path / "work" / "idx-hnsw" / "vector").index.hnsw.efConstruction == 48
+    assert json.loads((tmp_path / "out.json").read_text())["rows"] == results["rows"]
+    printed = " ".join(console.file.getvalue().split())
+    assert "cold rows: 2 single queries each" in printed and "cache" in printed
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--ef-construction", "8"], "--ef-construction must be from 32 to 4096 (got 8)"),
+    (["--ef-construction", "5000"], "--ef-construction must be from 32 to 4096 (got 5000)"),
+    (["--cold-queries", "5"], "--cold-queries must be positive and goes with --cold"),
+    (["--cold", "--cold-queries", "0"], "--cold-queries must be positive and goes with --cold")])
+def test_cold_and_ef_construction_options_are_checked(argv: list[str], message: str,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        bench().parse_args(["--n", "2000", *argv])
+    assert message in capsys.readouterr().err

@@ -37,7 +37,8 @@ HNSW, IVFPQ = "hnsw", "ivfpq"
 KINDS = ("auto", HNSW, IVFPQ)
 RECALL_K = 10
 TUNE_QUERIES = 512
-HNSW_M, EF_CONSTRUCTION = 32, 40  # efConstruction 40: half the build time of 80 on 2 cores
+HNSW_M, EF_CONSTRUCTION = 32, 80  # at 40, recall flattened near 0.9 on 1M clustered 768-d vectors (docs/scale.md)
+EF_CONSTRUCTION_RANGE = (HNSW_M, 4096)  # below M a node cannot fill its links; above, only build time grows
 EF_SEARCH = (16, 32, 64, 128, 256, 512, 1024)
 K_FACTORS = (2, 4, 8, 16, 32, 64)
 TRAIN_PER_CELL, MIN_TRAIN = 64, 65_536
@@ -82,7 +83,7 @@ class AnnParams:
     def describe(self) -> str:
         """One line for the CLI: structure, search settings and measured recall."""
         if self.kind == HNSW:
-            settings = f"HNSW (M={self.hnsw_m}, efSearch={self.ef_search})"
+            settings = f"HNSW (M={self.hnsw_m}, efConstruction={self.ef_construction}, efSearch={self.ef_search})"
         else:
             settings = (f"{'OPQ + ' if self.opq else ''}IVF-PQ (nlist={self.nlist}, {self.pq_m}-byte codes, "
                         f"nprobe={self.nprobe}, exact re-ranking of {self.k_factor}×k candidates)")
@@ -143,14 +144,26 @@ def disk_bytes(params: AnnParams) -> int:
     return ivfpq_memory(params.count, params.dim, params.nlist or 1, params.pq_m or 1, params.opq) + extra
 
 
-def choose(count: int, dim: int, memory_budget: int, kind: str = "auto", opq: bool = False) -> AnnParams:
+def check_ef_construction(value: object) -> int:
+    """HNSW's efConstruction (candidates kept while linking each added vector), refused by name outside
+    EF_CONSTRUCTION_RANGE: too few leave links unfilled, too many only slow the build."""
+    low, high = EF_CONSTRUCTION_RANGE
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InputError("efConstruction", f"got {value!r}", f"an integer from {low} to {high}")
+    return value
+
+
+def choose(count: int, dim: int, memory_budget: int, kind: str = "auto", opq: bool = False,
+           ef_construction: int = EF_CONSTRUCTION) -> AnnParams:
     """The structure for `count` vectors of `dim` within `memory_budget` bytes of RAM: HNSW when it fits (or is
-    asked for), else IVF-PQ with the largest code that fits; an error says the smallest budget that would do."""
+    asked for, built with `ef_construction`), else IVF-PQ with the largest code that fits; an error says the
+    smallest budget that would do."""
+    check_ef_construction(ef_construction)
     if kind not in KINDS:
         raise InputError("index kind", f"got {kind!r}", f"one of {', '.join(KINDS)}")
     if count < 1:
         raise InputError("vectors", "none to index", "at least one vector")
-    hnsw = AnnParams(HNSW, count, dim, hnsw_m=HNSW_M, ef_construction=EF_CONSTRUCTION,
+    hnsw = AnnParams(HNSW, count, dim, hnsw_m=HNSW_M, ef_construction=ef_construction,
                      memory_bytes=hnsw_memory(count, dim))
     if kind == HNSW or (kind == "auto" and hnsw.memory_bytes <= memory_budget and not opq):
         return replace(hnsw, disk_bytes=disk_bytes(hnsw))
@@ -410,10 +423,10 @@ def finish(ann: AnnIndex, held: np.ndarray, target_recall: float, queries: np.nd
 
 
 def from_arrays(ids: np.ndarray, vectors: np.ndarray, memory_budget: int, target_recall: float,
-                kind: str = "auto", opq: bool = False) -> AnnIndex:
+                kind: str = "auto", opq: bool = False, ef_construction: int = EF_CONSTRUCTION) -> AnnIndex:
     """An index over vectors already in memory (the search index's SQLite snapshot), tuned on its last rows
     held out of the build as fresh queries."""
-    params = choose(len(ids), vectors.shape[1], memory_budget, kind, opq)
+    params = choose(len(ids), vectors.shape[1], memory_budget, kind, opq, ef_construction)
     sample = vectors[sample_rows(len(ids), training_size(params))] if params.kind == IVFPQ else None
     chunks = (vectors[s : s + CHUNK] for s in range(0, len(vectors), CHUNK))
     index, held = build(params, chunks, sample, held_out(len(ids)))

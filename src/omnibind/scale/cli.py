@@ -60,6 +60,10 @@ def index_dataset_command(
     tune_with: Annotated[str | None, typer.Option(help="Tune each index on this modality's vectors as queries, "
                                                        "e.g. text for text → picture search (default: vectors of "
                                                        "the indexed modality held out of the build).")] = None,
+    # default: omnibind.scale.ann.EF_CONSTRUCTION, written out so that the CLI loads faiss only inside a command
+    ef_construction: Annotated[int, typer.Option(
+        help="HNSW's efConstruction, 32 to 4096: candidates kept while linking each vector (higher: better "
+             "recall at a given efSearch, slower build).")] = 80,
 ) -> None:
     """Build a memory-mapped approximate index (HNSW or IVF-PQ with exact re-ranking) from Parquet embeddings,
     tuned to a target recall@10 within a memory budget."""
@@ -67,7 +71,8 @@ def index_dataset_command(
     from omnibind.scale.dataset_index import build_dataset_index
 
     built = build_dataset_index(embeddings, out, modality, parse_size(memory_budget), target_recall, kind, opq,
-                                show_progress=sys.stderr.isatty(), query_modality=tune_with)
+                                show_progress=sys.stderr.isatty(), query_modality=tune_with,
+                                ef_construction=ef_construction)
     for name, params in built.items():
         console.print(f"{out}/{name}: {params.describe()}", highlight=False, soft_wrap=True)
 

@@ -59,10 +59,11 @@ def gather_rows(folder: Path, modality: str, rows: np.ndarray, dim: int) -> np.n
 def build_modality(source: Path, out: Path, modality: str, count: int, dim: int, memory_budget: int,
                    target_recall: float, kind: str = "auto", opq: bool = False, show_progress: bool = False,
                    queries: np.ndarray | None = None, tuned_on: str = "queries given",
-                   on_step: Callable[[str], None] | None = None) -> ann.AnnParams:
+                   on_step: Callable[[str], None] | None = None,
+                   ef_construction: int = ann.EF_CONSTRUCTION) -> ann.AnnParams:
     """Build, tune (on `queries`, else on held-out vectors) and publish `out/<modality>/` from the shards'
     vectors of that modality."""
-    params = ann.choose(count, dim, memory_budget, kind, opq)
+    params = ann.choose(count, dim, memory_budget, kind, opq, ef_construction)
     temp = out / f".tmp-{modality}-{os.getpid()}"
     shutil.rmtree(temp, ignore_errors=True)
     temp.mkdir(parents=True)
@@ -117,14 +118,16 @@ def build_dataset_index(source: str | Path, out: str | Path, modalities: list[st
                         memory_budget: int = 4 * 2**30, target_recall: float = 0.95, kind: str = "auto",
                         opq: bool = False, show_progress: bool = False,
                         query_modality: str | None = None,
-                        on_step: Callable[[str, str], None] | None = None) -> dict[str, ann.AnnParams]:
+                        on_step: Callable[[str, str], None] | None = None,
+                        ef_construction: int = ann.EF_CONSTRUCTION) -> dict[str, ann.AnnParams]:
     """One tuned on-disk index per modality of an embedding folder (or of the named ones); the memory budget
-    applies to each modality's index. With `query_modality`, each index's search settings are tuned on up to
-    512 of that modality's vectors as queries (text → picture search), else on its own held-out vectors.
-    `on_step(modality, step)` follows each build's phases."""
+    applies to each modality's index, `ef_construction` to HNSW builds. With `query_modality`, each index's
+    search settings are tuned on up to 512 of that modality's vectors as queries (text → picture search), else
+    on its own held-out vectors. `on_step(modality, step)` follows each build's phases."""
     source, out = Path(source), Path(out)
     if not 0 < target_recall <= 1:
         raise InputError("target recall", f"got {target_recall}", "a fraction in (0, 1]")
+    ann.check_ef_construction(ef_construction)  # before reading the shards, not after the first modality
     counts = modality_counts(source)
     chosen = modalities or sorted(counts)
     missing = [m for m in [*chosen, *([query_modality] if query_modality else [])] if m not in counts]
@@ -138,7 +141,7 @@ def build_dataset_index(source: str | Path, out: str | Path, modalities: list[st
         source, query_modality, ann.sample_rows(counts[query_modality], ann.TUNE_QUERIES), dim)
     built = {m: build_modality(source, out, m, counts[m], dim, memory_budget, target_recall, kind, opq,
                                show_progress, queries if m != query_modality else None, f"{query_modality} vectors",
-                               _for_modality(on_step, m))
+                               _for_modality(on_step, m), ef_construction)
              for m in chosen}
     plan = parquet.read_plan(source) or {}
     record = {"format": FORMAT, "source": str(source.resolve()), "embed_dim": dim, "model": plan.get("model"),

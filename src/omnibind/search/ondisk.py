@@ -23,7 +23,7 @@ import numpy as np
 
 from omnibind.errors import InputError
 from omnibind.fsutil import fsync_path
-from omnibind.scale.ann import KINDS, AnnIndex, AnnParams, from_arrays
+from omnibind.scale.ann import EF_CONSTRUCTION, KINDS, AnnIndex, AnnParams, check_ef_construction, from_arrays
 from omnibind.search import vectors as faiss_cache
 from omnibind.search.ann import APPROXIMATE_ABOVE, EXACT, TARGET_RECALL, PartInfo
 from omnibind.search.backend import Parts, SearchInfo
@@ -34,7 +34,8 @@ TEMP_PREFIX = ".ondisk-tmp-"
 MANIFEST = "manifest.json"
 CACHE_FORMAT = 1
 OPTIONS: dict[str, Any] = {"backend": NAME, "approximate_above": APPROXIMATE_ABOVE, "target_recall": TARGET_RECALL,
-                           "memory_budget": 4 * 2**30, "index_kind": "auto", "opq": False}
+                           "memory_budget": 4 * 2**30, "index_kind": "auto", "opq": False,
+                           "ef_construction": EF_CONSTRUCTION}
 
 
 @dataclass
@@ -97,13 +98,14 @@ class OnDiskBackend:
     @classmethod
     def build(cls, generation: int, embed_dim: int, parts: Parts, options: dict[str, Any]) -> OnDiskBackend:
         """Exact search for a modality of up to `approximate_above` items, else an approximate index chosen from
-        `memory_budget` (bytes) and `index_kind`, tuned to `target_recall`."""
+        `memory_budget` (bytes) and `index_kind` (HNSW built with `ef_construction`), tuned to `target_recall`."""
         settings = _options(options)
         backend = cls(generation, embed_dim, options=settings)
         for modality, (ids, matrix) in sorted(parts.items()):
             if len(ids) > settings["approximate_above"]:
                 part = from_arrays(ids, matrix, int(settings["memory_budget"]), float(settings["target_recall"]),
-                                   str(settings["index_kind"]), bool(settings["opq"]))
+                                   str(settings["index_kind"]), bool(settings["opq"]),
+                                   int(settings["ef_construction"]))
                 backend.parts[modality], backend.info[modality] = part, part.params
             else:
                 exact = faiss.IndexIDMap(faiss.IndexFlatIP(embed_dim))
@@ -179,6 +181,10 @@ def _options(options: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(settings["memory_budget"], int) or settings["memory_budget"] <= 0:
         raise InputError("search options: memory_budget", f"got {settings['memory_budget']!r}", "a positive "
                          "number of bytes")
+    try:
+        check_ef_construction(settings["ef_construction"])
+    except InputError as err:
+        raise InputError("search options: ef_construction", err.problem, err.expected) from None
     return settings
 
 
