@@ -38,6 +38,19 @@ def two_tower_model(seed: int = 0):
                            ).eval()
 
 
+def uneven_rows(model, seed: int = 0, spread: float = 30.0):
+    """`model` with every nn.Linear's output rows scaled by log-uniform factors in [1/spread, spread] (in place):
+    rows whose ranges differ, as a trained layer's do, where one int8 scale per tensor rounds the small ones
+    coarsely and one per output channel does not."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for layer in model.modules():
+            if isinstance(layer, torch.nn.Linear):
+                exponent = torch.rand(layer.out_features, 1, generator=generator) * 2 - 1
+                layer.weight.mul_(spread ** exponent)
+    return model
+
+
 def batches(seed: int = 1, n: int = 6) -> dict[str, torch.Tensor]:
     """Preprocessed batches of every tower of `wide_model`, the same on every call."""
     generator = torch.Generator().manual_seed(seed)

@@ -95,6 +95,33 @@ def test_an_index_from_before_the_record_counts_as_fp32(tmp_path: Path, checkpoi
     assert index_runtime(tmp_path / "nothing-here") is None
 
 
+def test_an_index_of_per_tensor_int8_is_queried_and_extended_on_per_tensor_int8(tmp_path: Path,
+                                                                                checkpoint: Path) -> None:
+    media, index = write_media(tmp_path / "media"), tmp_path / "index"
+    model = omnibind.load(checkpoint)
+    apply_runtime(model, "int8-per-tensor")  # the vectors int8 gave before it quantized weights per channel
+    update_index(index, media, model, checkpoint)
+    store = Store(index)
+    try:
+        store.set_meta({"runtime": {"name": "int8", "path": "int8", "compile": False, "backend": "torch"}})
+    finally:
+        store.close()
+    assert index_runtime(index) == "int8-per-tensor"
+    searcher = open_searcher(index, None, "cpu")
+    assert runtime_of(searcher.model) == RuntimeSpec("int8", per_tensor=True)  # queries match the stored vectors
+    hits = searcher.search("image", str(media / "picture3.png"), k=1)
+    assert Path(hits[0].item.path).name == "picture3.png" and hits[0].score == pytest.approx(1.0, abs=2e-3)
+
+    write_media(media / "more", pictures=1, sounds=0)
+    mixed = invoke("index", media, "-m", checkpoint, "--index", index, "--runtime", "int8", "--device", "cpu")
+    assert mixed.exit_code == 2
+    assert "built with --runtime int8-per-tensor and this run uses int8 (int8 weights quantized per-tensor" \
+        in flat(mixed.output)
+    again = invoke("index", media, "-m", checkpoint, "--index", index, "--device", "cpu", "--threads", "1")
+    assert again.exit_code == 0, again.output
+    assert "1 new" in flat(again.output) and recorded(index) == RuntimeSpec("int8", per_tensor=True).to_dict()
+
+
 def test_the_commands_take_the_option_and_updates_reuse_the_recorded_path(tmp_path: Path, checkpoint: Path) -> None:
     media, index = write_media(tmp_path / "media"), tmp_path / "index"
     first = invoke("index", media, "-m", checkpoint, "--index", index, "--runtime", "int8", "--device", "cpu",

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from runtime_models import batches, two_tower_model
+from runtime_models import batches, two_tower_model, uneven_rows
 
 pytest.importorskip("onnxruntime")
 
 from omnibind.errors import InputError
 from omnibind.export import onnx as exporter
 from omnibind.runtime import apply_runtime, onnx_backend
+from omnibind.search.identity import fingerprint
 
 PARITY = 1e-4
 INT8_MIN_COSINE = 0.99
@@ -98,3 +99,38 @@ def test_the_runtime_exports_at_the_attention_opset_and_falls_back(exported: Pat
 
     monkeypatch.setattr(exporter, "export_onnx", no_export)
     apply_runtime(two_tower_model(seed=2), "onnx-int8")  # the older opset's export is found, not retried
+
+
+def weight_scales(graph_file: Path) -> list[tuple[int, tuple[int, ...]]]:
+    """(output channels, scale shape) of every quantized weight of an int8 graph (ONNX Runtime names a weight's
+    int8 tensor `<w>_quantized` and its scale `<w>_scale`)."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(graph_file)).graph
+    initializers = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    found = []
+    for node in graph.node:
+        if node.op_type == "MatMulInteger":
+            weight = node.input[1]
+            scale = initializers[weight.removesuffix("_quantized") + "_scale"]
+            found.append((initializers[weight].shape[-1], scale.shape))
+    return found
+
+
+def test_onnx_int8_quantizes_weights_per_output_channel_and_is_closer_to_fp32(onnx_cache: Path) -> None:
+    reference = uneven_rows(two_tower_model(seed=3))
+    x = batches()
+    errors = {}
+    for runtime in ("onnx-int8", "onnx-int8-per-tensor"):
+        model = uneven_rows(two_tower_model(seed=3))
+        apply_runtime(model, runtime)
+        errors[runtime] = {m: 1 - (model.encode(m, x[m]) * reference.encode(m, x[m])).sum(-1).mean().item()
+                           for m in model.modalities}
+    folder = next(p.parent for p in onnx_cache.rglob("manifest.json") if p.parent.name.startswith(fingerprint(model)))
+    for modality in reference.modalities:
+        assert errors["onnx-int8"][modality] <= errors["onnx-int8-per-tensor"][modality], errors
+        per_channel = weight_scales(folder / f"{modality}{onnx_backend.INT8_SUFFIX}")
+        assert per_channel and all(shape == (channels,) for channels, shape in per_channel)
+        per_tensor = weight_scales(folder / f"{modality}{onnx_backend.PER_TENSOR_INT8_SUFFIX}")
+        assert len(per_tensor) == len(per_channel) and all(shape == () for _, shape in per_tensor)

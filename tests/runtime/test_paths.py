@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from runtime_models import batches, wide_model
+from runtime_models import batches, uneven_rows, wide_model
 
 from helpers import tiny_model
 from omnibind.errors import InputError
@@ -138,3 +138,41 @@ def test_patch_embedding_returns_a_contiguous_sequence() -> None:
     with torch.no_grad():
         tokens = tower.patch_embed(batches()["image"])
     assert tokens.is_contiguous()  # else every LayerNorm after it copies its input
+
+
+def quantized_linears(monkeypatch: pytest.MonkeyPatch, runtime: str) -> list[torch.ao.nn.quantized.dynamic.Linear]:
+    """The dynamically quantized linear layers `runtime` builds for `wide_model()`'s towers."""
+    made: list[torch.nn.Module] = []
+    real = torch_paths.QUANTIZE_DYNAMIC
+
+    def recording(*args: object, **kwargs: object) -> torch.nn.Module:
+        made.append(real(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(torch_paths, "QUANTIZE_DYNAMIC", recording)
+    apply_runtime(wide_model(), runtime)
+    return [m for tower in made for m in tower.modules() if isinstance(m, torch.ao.nn.quantized.dynamic.Linear)]
+
+
+def test_int8_quantizes_weights_per_output_channel(monkeypatch: pytest.MonkeyPatch) -> None:
+    linears = quantized_linears(monkeypatch, "int8")
+    assert len(linears) == sum(isinstance(m, torch.nn.Linear) for m in wide_model().towers.modules())
+    for layer in linears:
+        weight = layer.weight()
+        assert weight.qscheme() in (torch.per_channel_affine, torch.per_channel_symmetric)
+        assert weight.q_per_channel_scales().shape == (layer.out_features,)  # one scale per output row
+    older = quantized_linears(monkeypatch, "int8-per-tensor")  # what indexes from before were built with
+    assert older and all(layer.weight().qscheme() == torch.per_tensor_affine for layer in older)
+
+
+def test_per_channel_int8_is_closer_to_fp32_than_per_tensor() -> None:
+    reference = uneven_rows(wide_model())
+    errors = {}
+    for runtime in ("int8", "int8-per-tensor"):
+        model = uneven_rows(wide_model())
+        apply_runtime(model, runtime)
+        with torch.no_grad():
+            errors[runtime] = {m: 1 - (model.encode(m, x) * reference.encode(m, x)).sum(-1).mean().item()
+                               for m, x in batches().items()}
+    for modality, error in errors["int8"].items():
+        assert error <= errors["int8-per-tensor"][modality], (modality, errors)

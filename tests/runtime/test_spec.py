@@ -68,3 +68,38 @@ def test_an_index_is_extended_only_by_the_path_that_built_it() -> None:
         check_same_runtime("idx", bf16, RuntimeSpec("int8"), has_items=True)
     assert recorded_spec(None, has_items=True) == RuntimeSpec("fp32")  # an index from before the record
     assert recorded_spec(None, has_items=False) is None
+
+
+@pytest.mark.parametrize(("name", "spec"), [("int8-per-tensor", RuntimeSpec("int8", per_tensor=True)),
+                                            ("onnx-int8-per-tensor", RuntimeSpec("onnx-int8", per_tensor=True)),
+                                            ("int8-per-tensor+compile",
+                                             RuntimeSpec("int8", compile=True, per_tensor=True))])
+def test_the_older_per_tensor_int8_is_still_named_and_recorded(name: str, spec: RuntimeSpec) -> None:
+    assert parse_runtime(name) == spec and spec.name == name and spec.weights == "per-tensor"
+    assert RuntimeSpec.from_dict(spec.to_dict()) == spec
+    assert name not in CHOICES  # accepted for older indexes, not offered
+
+
+def test_int8_records_its_weight_scheme_and_an_older_record_means_per_tensor() -> None:
+    assert RuntimeSpec("int8").to_dict()["int8_weights"] == "per-channel"
+    assert "int8_weights" not in RuntimeSpec("bf16").to_dict()
+    older = {"name": "int8", "path": "int8", "compile": False, "backend": "torch"}  # before per-channel weights
+    assert RuntimeSpec.from_dict(older) == RuntimeSpec("int8", per_tensor=True)
+    assert RuntimeSpec.from_dict({"name": "onnx-int8"}).name == "onnx-int8-per-tensor"
+    assert RuntimeSpec.from_dict({"name": "bf16"}) == RuntimeSpec("bf16")
+    with pytest.raises(InputError, match="int8 weights recorded as 'per-row'"):
+        RuntimeSpec.from_dict({"name": "int8", "int8_weights": "per-row"})
+    with pytest.raises(ValueError, match="per-tensor weights apply to int8 and onnx-int8 only"):
+        RuntimeSpec("bf16", per_tensor=True)
+    with pytest.raises(InputError, match="PyTorch paths only"):
+        parse_runtime("onnx-int8-per-tensor+compile")
+    with pytest.raises(InputError, match="got 'bf16-per-tensor'"):
+        parse_runtime("bf16-per-tensor")
+
+
+def test_an_index_of_per_tensor_int8_vectors_is_not_extended_with_per_channel_ones() -> None:
+    older = {"name": "int8", "path": "int8", "compile": False, "backend": "torch"}
+    check_same_runtime("idx", older, RuntimeSpec("int8", per_tensor=True), has_items=True)
+    with pytest.raises(InputError, match=r"idx: this index was built with --runtime int8-per-tensor and this run "
+                                         r"uses int8 \(int8 weights quantized per-tensor there, per-channel here"):
+        check_same_runtime("idx", older, RuntimeSpec("int8"), has_items=True)

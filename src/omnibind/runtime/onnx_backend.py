@@ -1,6 +1,7 @@
 """ONNX Runtime as an inference backend: each tower is exported once per model (weight fingerprint) into a
 cache folder with omnibind's exporter, checked against PyTorch there, optionally quantized to int8 with ONNX
-Runtime's dynamic quantizer, and run in an InferenceSession with this machine's thread count.
+Runtime's dynamic quantizer (weights per output channel), and run in an InferenceSession with this machine's
+thread count.
 
 Before int8 quantization the graph goes through ONNX Runtime's transformer optimizer (`onnxruntime.transformers`:
 the GELU fused into one node with its bias, LayerNorm patterns folded), and only the MatMul/Gemm weights are
@@ -30,7 +31,8 @@ from omnibind.models.model import OmniBind
 from omnibind.runtime.torch_paths import TowerCall
 
 CACHE_ENV = "OMNIBIND_CACHE"
-INT8_SUFFIX = ".int8-v2.onnx"  # v2: optimized before quantizing, convolutions left fp32 (older caches: ".int8.onnx")
+INT8_SUFFIX = ".int8-v3.onnx"  # v3: weights per output channel (v2 per tensor, v1 ".int8.onnx" unoptimized)
+PER_TENSOR_INT8_SUFFIX = ".int8-v2.onnx"  # v2: optimized before quantizing, convolutions left fp32, per tensor
 QUANTIZED_OPS = ["MatMul", "Gemm"]
 ATTENTION_OPSET = 23  # the first opset with Attention (and, from 20, Gelu) as one op
 
@@ -67,10 +69,16 @@ def runtime_opsets() -> tuple[int, ...]:
     return (ATTENTION_OPSET, OPSET) if version >= (1, 23) and ATTENTION_OPSET > OPSET else (OPSET,)
 
 
+def int8_suffix(per_channel: bool) -> str:
+    """The file suffix of a tower's int8 graph: per-channel weights (v3), or per tensor (v2, older indexes')."""
+    return INT8_SUFFIX if per_channel else PER_TENSOR_INT8_SUFFIX
+
+
 def exported_graphs(model: OmniBind, fingerprint: str, quantize: bool, root: Path | None = None,
-                    opset: int | None = None) -> Path:
-    """The folder of `<modality>.onnx` graphs (and `<modality>.int8-v2.onnx` when `quantize`) for this model,
-    exporting into a temporary folder renamed into place, so a reader finds a complete export or none."""
+                    opset: int | None = None, per_channel: bool = True) -> Path:
+    """The folder of `<modality>.onnx` graphs (and `<modality>.int8-v3.onnx`, or `.int8-v2.onnx` per tensor, when
+    `quantize`) for this model, exporting into a temporary folder renamed into place, so a reader finds a
+    complete export or none."""
     from omnibind.export.onnx import MANIFEST, OPSET, export_onnx
 
     folder = (root or cache_root()) / fingerprint
@@ -85,7 +93,7 @@ def exported_graphs(model: OmniBind, fingerprint: str, quantize: bool, root: Pat
             shutil.rmtree(tmp, ignore_errors=True)
     if quantize:
         for modality in model.modalities:
-            _quantized(folder, modality)
+            _quantized(folder, modality, per_channel)
     return folder
 
 
@@ -125,10 +133,11 @@ def optimized_graph(source: Path, target: Path) -> Path:
     return target
 
 
-def _quantized(folder: Path, modality: str) -> Path:
-    """`<modality>.int8-v2.onnx`: the optimized graph with its MatMul/Gemm weights in int8 (ONNX Runtime's
-    dynamic quantization; activations quantized per batch)."""
-    target = folder / f"{modality}{INT8_SUFFIX}"
+def _quantized(folder: Path, modality: str, per_channel: bool = True) -> Path:
+    """`<modality>.int8-v3.onnx`: the optimized graph with its MatMul/Gemm weights in int8, one scale per output
+    channel (ONNX Runtime's dynamic quantization; activations quantized per batch; the fused MatMul op it
+    becomes takes per-column scales); per tensor into `.int8-v2.onnx` where not `per_channel`."""
+    target = folder / f"{modality}{int8_suffix(per_channel)}"
     if not target.is_file():
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -137,7 +146,8 @@ def _quantized(folder: Path, modality: str) -> Path:
         try:
             source = optimized_graph(folder / f"{modality}.onnx", fused)
             with _quiet_tools():
-                quantize_dynamic(source, partial, weight_type=QuantType.QInt8, op_types_to_quantize=QUANTIZED_OPS)
+                quantize_dynamic(source, partial, weight_type=QuantType.QInt8, op_types_to_quantize=QUANTIZED_OPS,
+                                 per_channel=per_channel)
             partial.replace(target)
         finally:
             fused.unlink(missing_ok=True)
@@ -165,10 +175,11 @@ def session_call(path: Path, threads: int) -> TowerCall:
 
 
 def onnx_towers(model: OmniBind, fingerprint: str, quantize: bool, threads: int,
-                root: Path | None = None) -> dict[str, TowerCall]:
+                root: Path | None = None, per_channel: bool = True) -> dict[str, TowerCall]:
     """One ONNX Runtime callable per tower of `model`: found in the cache at any of `runtime_opsets()` (the
     preferred first), else exported at the first of them that exports and matches PyTorch (so a tower that
-    cannot be written at the newer opset pays the failed try once, not on every load)."""
+    cannot be written at the newer opset pays the failed try once, not on every load); int8 weights per output
+    channel unless not `per_channel`."""
     from omnibind.export.onnx import MANIFEST
 
     base = root or cache_root()
@@ -176,7 +187,7 @@ def onnx_towers(model: OmniBind, fingerprint: str, quantize: bool, threads: int,
     opsets = tuple(cached[:1]) or runtime_opsets()
     for opset in opsets:
         try:
-            folder = exported_graphs(model, f"{fingerprint}-opset{opset}", quantize, root, opset)
+            folder = exported_graphs(model, f"{fingerprint}-opset{opset}", quantize, root, opset, per_channel)
             break
         except Exception:  # a tower the newer opset cannot express (or runs differently): the older one
             if opset == opsets[-1]:
@@ -184,6 +195,6 @@ def onnx_towers(model: OmniBind, fingerprint: str, quantize: bool, threads: int,
     manifest = json.loads((folder / "manifest.json").read_text())
     calls = {}
     for modality, tower in manifest["towers"].items():
-        path = folder / (f"{modality}{INT8_SUFFIX}" if quantize else tower["file"])
+        path = folder / (f"{modality}{int8_suffix(per_channel)}" if quantize else tower["file"])
         calls[modality] = session_call(path, threads)
     return calls

@@ -25,6 +25,11 @@ def check_same_runtime(where: str, recorded: Any, current: RuntimeSpec, has_item
     """Refuse to add vectors of another path to an index built with one (naming both and how to go on)."""
     built = recorded_spec(recorded, has_items)
     if built is not None and has_items and built.name != current.name:
-        raise InputError(where, f"this index was built with --runtime {built.name} and this run uses {current.name}",
+        why = ""
+        if built.path == current.path and built.weights != current.weights:  # an index from before per-channel int8
+            why = (f" (int8 weights quantized {built.weights} there, {current.weights} here: the vectors would "
+                   "differ by more than one path's rounding)")
+        raise InputError(where, f"this index was built with --runtime {built.name} and this run uses "
+                                f"{current.name}{why}",
                          f"--runtime {built.name} (the default for an existing index), or a new index for "
                          f"{current.name}")

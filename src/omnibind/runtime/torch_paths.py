@@ -1,5 +1,6 @@
-"""The PyTorch inference paths: a tower's forward in bf16 weights, with dynamically quantized int8 linears, or
-as it is (fp32); optionally under torch.compile. Each returns a callable from a preprocessed batch to features.
+"""The PyTorch inference paths: a tower's forward in bf16 weights, with dynamically quantized int8 linears (weights
+per output channel), or as it is (fp32); optionally under torch.compile. Each returns a callable from a
+preprocessed batch to features.
 
 The bf16 path runs its linear layers through oneDNN with weights reordered once into its blocked layout and the
 bias (and an MLP's GELU, and a block's residual add) fused into the matmul: eager `F.linear` in bf16 reorders
@@ -143,12 +144,16 @@ def to_bf16(tower: nn.Module, for_compile: bool = False) -> TowerCall:
     return forward
 
 
-def to_int8(tower: nn.Module, for_compile: bool = False) -> TowerCall:
+def to_int8(tower: nn.Module, for_compile: bool = False, per_channel: bool = True) -> TowerCall:
     """A copy of the tower whose nn.Linear layers hold int8 weights and quantize their inputs per batch
-    (dynamic quantization); the fp32 tower stays as it is (the index fingerprints it)."""
+    (dynamic quantization); the fp32 tower stays as it is (the index fingerprints it). Weights get one scale per
+    output channel (rows of a trained layer differ in range; one scale for all rounds the small ones coarsely),
+    or with `per_channel=False` one per tensor, the scheme older indexes were built with."""
+    qconfig = (torch.ao.quantization.per_channel_dynamic_qconfig if per_channel
+               else torch.ao.quantization.default_dynamic_qconfig)
     with warnings.catch_warnings():  # torch.ao's note that eager quantization moves to torchao
         warnings.simplefilter("ignore")
-        quantized = QUANTIZE_DYNAMIC(copy.deepcopy(tower).float(), {nn.Linear}, dtype=torch.qint8)
+        quantized = QUANTIZE_DYNAMIC(copy.deepcopy(tower).float(), {nn.Linear: qconfig}, dtype=torch.qint8)
     quantized.eval()
 
     def forward(x: torch.Tensor) -> torch.Tensor:
