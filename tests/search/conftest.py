@@ -65,10 +65,10 @@ DATABASES = count()
 
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[Any]:
-    """A throwaway PostgreSQL cluster with pgvector for the session (see pg_cluster.py); skipped, with the reason,
-    where PostgreSQL, pgvector or psycopg cannot be found."""
+    """A throwaway PostgreSQL cluster with pgvector for the session (omnibind.search.pgcluster); skipped, with the
+    reason, where PostgreSQL, pgvector or psycopg cannot be found."""
     pytest.importorskip("psycopg", reason="psycopg is not installed (pip install 'omnibind[postgres]')")
-    import pg_cluster as clusters
+    from omnibind.search import pgcluster as clusters
 
     cluster = clusters.start()
     if isinstance(cluster, str):
@@ -85,7 +85,7 @@ def pg_cluster() -> Iterator[Any]:
 @pytest.fixture
 def pg_url(pg_cluster: Any) -> str:
     """The URL of a new, empty database in the session's cluster, for one test."""
-    import pg_cluster as clusters
+    from omnibind.search import pgcluster as clusters
 
     return clusters.create_database(pg_cluster, f"test{next(DATABASES)}")
 

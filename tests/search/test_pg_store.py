@@ -1,10 +1,13 @@
 """The PostgreSQL (pgvector) server store: `omnibind index DIR --store postgresql://...` keeps items, metadata,
 failures and vectors in the database with one HNSW index per modality; its search equals SQLite + FAISS exact
-search on the same tiny index; runs are incremental; a second writer is refused; readers see new items without
-reopening; errors name the database, never its password. Each test gets a new database in a throwaway cluster."""
+search on the same tiny index (through `omnibind search --store` too); runs are incremental; a second writer is
+refused; readers see new items without reopening and run concurrent requests on connections of their own; errors
+name the database, never its password. Each test gets a new database in a throwaway cluster."""
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -218,3 +221,79 @@ def test_a_reader_reconnects_and_a_writer_stops_when_the_connection_drops(pg_url
             writer.counts()
     assert reader.stats()["items"] == 9
     reader.close()
+
+
+def test_a_reader_runs_concurrent_requests_on_several_connections(pg_url: str, media_dir: Path,
+                                                                  search_checkpoint: Path) -> None:
+    import psycopg
+
+    from omnibind.search.pgstore import READERS
+
+    run(pg_url, media_dir, search_checkpoint)
+    reader = SearchIndex(pg_url)
+    query = unit(np.ones(32))
+    want = [(hit.item.path, hit.score) for hit in reader.search(query, k=9)]
+    answers: list[object] = []
+    requests = [lambda: [(hit.item.path, hit.score) for hit in reader.search(query, k=9)],
+                lambda: reader.item(1).path]  # searches and item lookups alike
+    workers = [threading.Thread(target=lambda i=i: answers.append(requests[i % 2]()), daemon=True)
+               for i in range(READERS)]
+    with psycopg.connect(pg_url, autocommit=True) as blocker, psycopg.connect(pg_url, autocommit=True) as observer:
+        with blocker.transaction():  # every read of the items waits on this lock until the commit
+            blocker.execute("LOCK TABLE omnibind_items IN ACCESS EXCLUSIVE MODE")
+            for worker in workers:
+                worker.start()
+            waiting = waiting_backends(observer, READERS)
+        for worker in workers:
+            worker.join(timeout=60)
+        assert waiting == READERS  # the reader's requests waited side by side, each on a connection of its own
+        assert answers.count(want) == READERS // 2 + READERS % 2 and len(answers) == READERS
+        first = reader.item(1)
+        assert first is not None and answers.count(first.path) == READERS // 2
+
+        # A pooled connection that the server dropped sends its read to the store's own connection, reopened once.
+        observer.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = "
+                         "'omnibind'")
+        assert reader.store._pool is not None and reader.store._pool.get_stats()["pool_available"] >= 1
+        assert reader.store._run_pooled(reader.store._pool, lambda c: c.execute("SELECT 1").fetchone()) == (1,)
+        assert [(hit.item.path, hit.score) for hit in reader.search(query, k=9)] == want
+    reader.close()
+
+
+def waiting_backends(observer, wanted: int, seconds: float = 60.0) -> int:
+    """How many of omnibind's connections wait on a lock, polled until `wanted` do (or `seconds` pass)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        row = observer.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'omnibind' "
+                               "AND wait_event_type = 'Lock' AND state = 'active'").fetchone()
+        if row[0] >= wanted or time.monotonic() > deadline:
+            return int(row[0])
+        time.sleep(0.05)
+
+
+def test_cli_search_answers_from_postgres_as_from_a_folder(pg_url: str, media_dir: Path, tmp_path: Path,
+                                                           search_checkpoint: Path) -> None:
+    import json
+
+    run(pg_url, media_dir, search_checkpoint)
+    run(tmp_path / "index", media_dir, search_checkpoint)
+    queries = [["a red circle", "-k", 5], ["a low tone", "-k", 9], ["--image", media_dir / "picture002.png", "-k", 3],
+               ["--audio", media_dir / "tone000.wav", "--modality", "audio"], ["a red circle", "--modality", "image"]]
+    for query in queries:
+        answers = []
+        for where in (["--store", pg_url], [tmp_path / "index"]):
+            result = invoke("search", *where, *query, "--json", "--device", "cpu")
+            assert result.exit_code == 0, result.output
+            answers.append(json.loads(result.output))
+        server, folder = answers
+        assert server["query"] == folder["query"] and server["results"], query
+        assert [r["path"] for r in server["results"]] == [r["path"] for r in folder["results"]]
+        np.testing.assert_allclose([r["score"] for r in server["results"]], [r["score"] for r in folder["results"]],
+                                   atol=1e-5)
+    table = invoke("search", "--store", pg_url, "a red circle", "-k", 2)
+    assert table.exit_code == 0 and table.output.count("│ image") + table.output.count("│ audio") == 2, table.output
+    assert "both an index folder and --store are given" in one_line_error(
+        invoke("search", tmp_path / "index", "a dog", "--store", pg_url))
+    assert "got 0 queries" in one_line_error(invoke("search", "--store", pg_url, "--device", "cpu"))
+    output = one_line_error(invoke("search", "--store", "postgresql://alice:s3cret-pw@127.0.0.1:1/db", "a dog"))
+    assert "cannot connect" in output and "s3cret-pw" not in output

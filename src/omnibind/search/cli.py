@@ -18,7 +18,9 @@ from omnibind.cli_common import DeviceOption, ModelOption, console, errors, frie
 from omnibind.errors import InputError
 from omnibind.runtime.options import IndexRuntimeOption, ThreadsOption
 
-IndexArgument = Annotated[Path, typer.Argument(help="Index folder written by `omnibind index`.")]
+IndexArgument = Annotated[str | None, typer.Argument(
+    help="Index folder written by `omnibind index` (or --store, and then the first argument is the text query).",
+    show_default=False)]
 OverrideModelOption = Annotated[
     str | None, typer.Option("--model", "-m", help="Checkpoint folder or hub id (default: the index's own model).")
 ]
@@ -26,6 +28,10 @@ StoreOption = Annotated[str | None, typer.Option(
     "--store", help="Keep the index in PostgreSQL with pgvector instead of a folder: postgresql://USER@HOST[:PORT]/DB "
                     "(a password is best left to PGPASSWORD or ~/.pgpass); any number of `serve --store` processes "
                     "can answer from one database.")]
+SearchStoreOption = Annotated[str | None, typer.Option(
+    "--store", help="Search the index kept in PostgreSQL (written by `omnibind index DIR --store URL`) instead of a "
+                    "folder: postgresql://USER@HOST[:PORT]/DB (a password is best left to PGPASSWORD or ~/.pgpass); "
+                    "e.g. `omnibind search --store URL 'a dog'`.")]
 
 
 @friendly_errors
@@ -128,12 +134,13 @@ def print_index_report(report: Any, index: Path | str) -> None:
 
 @friendly_errors
 def search_command(
-    index: IndexArgument,
+    index: IndexArgument = None,
     text: Annotated[str | None, typer.Argument(help="Text query, e.g. 'a dog on a beach'.")] = None,
     image: Annotated[Path | None, typer.Option("--image", help="Query by a picture.")] = None,
     audio: Annotated[Path | None, typer.Option("--audio", help="Query by a sound.")] = None,
     file: Annotated[Path | None, typer.Option("--file", help="Query by a file of any registered media modality, "
                                               "known by its extension (e.g. a .npy depth map).")] = None,
+    store: SearchStoreOption = None,
     k: Annotated[int, typer.Option("--k", "-k", min=1, max=1000, help="Number of results.")] = 10,
     modality: Annotated[str | None, typer.Option(
         help="Only results of this media modality (e.g. image or audio).")] = None,
@@ -142,11 +149,13 @@ def search_command(
     device: DeviceOption = "auto",
     runtime: IndexRuntimeOption = None,
 ) -> None:
-    """Search an index by text, or by a file: a picture (--image), a sound (--audio), or a file of any
-    registered media modality (--file)."""
+    """Search an index (a folder, or a PostgreSQL database with --store) by text, or by a file: a picture
+    (--image), a sound (--audio), or a file of any registered media modality (--file)."""
     from omnibind.search.query import one_of
 
-    searcher = open_searcher(index, model, device, runtime)
+    if store is not None and index is not None and text is None:
+        index, text = None, index  # `search --store URL "a dog"`: no folder, so the one argument is the text
+    searcher = open_searcher(index_location(None if index is None else Path(index), store), model, device, runtime)
     given = (("text", text), ("image", image), ("audio", audio), (file_modality(file), file))
     queries = [(m, q) for m, q in given if q is not None]
     if len(queries) != 1:

@@ -8,7 +8,9 @@ and any number of `omnibind serve --store postgresql://...` processes, on any ma
   at any moment leaves the previous or the next consistent state; PostgreSQL rolls back the open transaction
   and drops the session's locks when the client's connection dies.
 - One writer at a time: the indexer holds a session-level advisory lock, which a second indexer is refused
-  and which a killed indexer's closed connection releases.
+  and which a killed indexer's closed connection releases. The writer does everything on that one connection.
+- A reader (a serve process) reads through up to READERS connections: its own, and a pool (psycopg-pool) for
+  requests that arrive while that one is busy, so that concurrent searches run side by side in the database.
 - Vectors are searched in the database (omnibind.search.pgvectors): one HNSW index per modality (a partial
   index on `modality = ...`), so readers see new items as soon as they are committed, without rebuilding
   anything. A modality's index is built in bulk at the end of the run that first adds it (about six times
@@ -35,10 +37,12 @@ from omnibind.search.store import MAX_ITEM_ID, IndexStore, ItemRecord, KnownFile
 
 if TYPE_CHECKING:
     import psycopg
+    from psycopg import sql
+    from psycopg_pool import ConnectionPool
 
     from omnibind.search.pgvectors import PgVectors
 
-__all__ = ["PgStore", "holds_index", "is_server_url", "redact", "writer"]
+__all__ = ["PgStore", "holds_index", "is_server_url", "nearest_statement", "prepare_session", "redact", "writer"]
 
 SCHEMA_VERSION = 1
 PREFIX = "omnibind_"
@@ -50,6 +54,7 @@ HNSW_EF_CONSTRUCTION = 64
 HNSW_EF_SEARCH = 100
 MAX_EF_SEARCH = 1000  # pgvector's upper bound for hnsw.ef_search
 CONNECT_TIMEOUT = 10
+READERS = 4  # connections a reader store opens at most: requests beyond that wait for one to be free
 URL_FORM = "postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE"
 
 T = TypeVar("T")
@@ -84,32 +89,65 @@ def _psycopg() -> Any:
     try:
         import pgvector.psycopg
         import psycopg
+        import psycopg_pool  # noqa: F401  (a reader's pool; checked here so that a missing one is said at once)
     except ImportError as err:
         raise InputError("--store", f"PostgreSQL support is not installed ({err.name} is missing)",
-                         "pip install 'omnibind[postgres]' (psycopg 3 and pgvector)") from err
+                         "pip install 'omnibind[postgres]' (psycopg 3, psycopg-pool and pgvector)") from err
     return psycopg, pgvector.psycopg
 
 
+def prepare_session(conn: psycopg.Connection[Any], ef_search: int = HNSW_EF_SEARCH) -> bool:
+    """Teach a connection pgvector's `vector` type (numpy arrays in and out) and set its search settings, once the
+    extension exists (so that a search is one round trip); whether pgvector continues an HNSW scan past rows a
+    query cannot see (>= 0.8)."""
+    import pgvector.psycopg
+
+    row = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()
+    if row is None:
+        return False
+    pgvector.psycopg.register_vector(conn)
+    conn.execute(f"SET hnsw.ef_search = {int(ef_search)}")
+    iterative = tuple(int(p) for p in re.findall(r"\d+", row[0])[:2]) >= (0, 8)
+    if iterative:  # rows replaced or deleted since they were indexed do not shorten an answer
+        conn.execute("SET hnsw.iterative_scan = strict_order")
+    return iterative
+
+
+def nearest_statement(modality: str) -> sql.Composed:
+    """The k-nearest query of one modality (parameters: the query vector twice, k), as every search sends it; the
+    modality is a literal, not a parameter, so that the planner can match the partial HNSW index to it."""
+    from psycopg import sql
+
+    return sql.SQL("SELECT id, (vector <#> %s) * -1 FROM {} WHERE modality = {} ORDER BY vector <#> %s "
+                   "LIMIT %s").format(sql.Identifier(ITEMS), sql.Literal(modality))
+
+
 class PgStore:
-    """An index in a PostgreSQL database; thread-safe (one connection behind a lock), every write one transaction."""
+    """An index in a PostgreSQL database; thread-safe, every write one transaction. The writer holds one connection
+    behind a lock; a reader's reads also use a pool of further connections while its own one is busy."""
 
     folder = None  # no index folder: caches and the writer lock live in the database
 
-    def __init__(self, url: str, initial_meta: dict[str, Any] | None = None, require_index: bool = True) -> None:
+    def __init__(self, url: str, initial_meta: dict[str, Any] | None = None, require_index: bool = True,
+                 readers: int = READERS) -> None:
         """Open the index in the database at `url`; with `initial_meta`, take the writer lock and create the index
-        when it does not exist yet (see `writer`); `require_index=False` only connects (see `holds_index`)."""
+        when it does not exist yet (see `writer`); `require_index=False` only connects (see `holds_index`). A
+        reader reads through at most `readers` connections at once."""
         self.url = url
         self.name = redact(url)
         self._lock = threading.RLock()
-        self._psycopg, self._adapter = _psycopg()
+        self._psycopg, _ = _psycopg()
         self._writer = initial_meta is not None
         self._iterative = False  # pgvector >= 0.8 continues an HNSW scan past rows a query cannot see
-        self._conn = self._connect()
+        self._pool: ConnectionPool[Any] | None = None
+        self._conn = self._connect()  # first and alone: a server that cannot be reached is said at once
         if initial_meta is not None:
             self._hold_writer_lock()
             self._create(initial_meta)
         if require_index:
             self._check_schema()
+        if not self._writer and readers > 1:
+            self._pool = self._open_pool(readers - 1)
 
     # ---------------------------------------------------------------------------------------- connection
 
@@ -129,15 +167,18 @@ class PgStore:
         return conn
 
     def _register(self, conn: psycopg.Connection[Any]) -> None:
-        """Teach the connection pgvector's `vector` type (numpy arrays in and out), once the extension exists."""
-        row = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()
-        if row is not None:
-            self._adapter.register_vector(conn)
-            self._iterative = tuple(int(p) for p in re.findall(r"\d+", row[0])[:2]) >= (0, 8)
-            # Session settings, so that a search is one round trip (a deeper one raises ef_search for itself).
-            conn.execute(f"SET hnsw.ef_search = {HNSW_EF_SEARCH}")
-            if self._iterative:  # rows replaced or deleted since they were indexed do not shorten an answer
-                conn.execute("SET hnsw.iterative_scan = strict_order")
+        """Teach the connection pgvector's `vector` type and the search settings (see `prepare_session`)."""
+        self._iterative = prepare_session(conn) or self._iterative
+
+    def _open_pool(self, size: int) -> ConnectionPool[Any]:
+        """The pool of a reader's further connections, opened on demand (none until two reads overlap), each set up
+        like the first; a request waits at most CONNECT_TIMEOUT for one, then for the first connection."""
+        from psycopg_pool import ConnectionPool
+
+        return ConnectionPool(self.url, min_size=0, max_size=size, open=True, configure=self._register,
+                              name="omnibind", timeout=CONNECT_TIMEOUT, num_workers=1,
+                              kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT,
+                                      "application_name": "omnibind"})
 
     def _error(self, what: str, err: BaseException, expected: str) -> InputError:
         """An InputError naming the database (never its password) with the server's first line of explanation."""
@@ -148,8 +189,35 @@ class PgStore:
         return InputError(self.name, f"{what} ({detail})", expected)
 
     def _run(self, work: Callable[[psycopg.Connection[Any]], T]) -> T:
-        """Run a read under the lock; a reader's connection lost since (a database restart) is reopened once (a
-        writer's is not: its lock went with it)."""
+        """Run a read: on the store's own connection, or on a reader's pooled one while that is busy."""
+        if self._pool is None:
+            return self._run_own(work)
+        if not self._lock.acquire(blocking=False):
+            return self._run_pooled(self._pool, work)
+        try:
+            return self._run_own(work)  # re-enters the lock just taken
+        finally:
+            self._lock.release()
+
+    def _run_pooled(self, pool: ConnectionPool[Any], work: Callable[[psycopg.Connection[Any]], T]) -> T:
+        """Run a read on a pooled connection; one found broken (a database restart), or none free in time, sends
+        the read to the store's own connection (reopened once there), after the pool's idle ones are checked."""
+        pg = self._psycopg
+        try:
+            with pool.connection() as conn:
+                try:
+                    return work(conn)
+                except pg.Error as err:
+                    if not (conn.closed or conn.broken):
+                        raise self._error("query failed", err, "a reachable PostgreSQL server") from err
+        except pg.Error:  # PoolTimeout: none free in time, or none could be opened
+            pass
+        pool.check()  # drops the idle connections that the same restart broke (the pool opens new ones)
+        return self._run_own(work)
+
+    def _run_own(self, work: Callable[[psycopg.Connection[Any]], T]) -> T:
+        """Run a read on the store's own connection, under the lock; a reader's connection lost since (a database
+        restart) is reopened once (a writer's is not: its lock went with it)."""
         pg = self._psycopg
         with self._lock:
             try:
@@ -165,7 +233,9 @@ class PgStore:
                 raise self._error("query failed", err, "a reachable PostgreSQL server") from err
 
     def close(self) -> None:
-        """Close the connection (which also releases the writer lock, when held)."""
+        """Close the connections (which also releases the writer lock, when held)."""
+        if self._pool is not None:
+            self._pool.close()
         with self._lock:
             self._conn.close()
 
@@ -438,12 +508,8 @@ class PgStore:
 
     def nearest(self, query: np.ndarray, k: int, modality: str, ef_search: int) -> list[tuple[int, float]]:
         """(item id, inner product) of one modality's k nearest items, best first, through its HNSW index."""
-        from psycopg import sql
-
         vector = np.ascontiguousarray(query, dtype=np.float32).reshape(-1)
-        # The modality is a literal, not a parameter, so that the planner can match the partial HNSW index to it.
-        statement = sql.SQL("SELECT id, (vector <#> %s) * -1 FROM {} WHERE modality = {} ORDER BY vector <#> %s "
-                        "LIMIT %s").format(sql.Identifier(ITEMS), sql.Literal(modality))
+        statement = nearest_statement(modality)
 
         def search(conn: psycopg.Connection[Any]) -> list[tuple[int, float]]:
             depth = min(max(ef_search, k), MAX_EF_SEARCH)
@@ -473,7 +539,7 @@ def _predicate_modality(indexdef: str) -> str | None:
 
 def holds_index(url: str) -> bool:
     """Whether the database at `url` holds an omnibind index yet (an unreachable one is an InputError)."""
-    probe = PgStore(url, require_index=False)
+    probe = PgStore(url, require_index=False, readers=1)
     try:
         return probe.exists()
     finally:

@@ -1,7 +1,8 @@
-"""A throwaway PostgreSQL cluster for the server-store tests: initdb into a private temporary folder, listening
-on a unix socket there only, stopped and deleted afterwards. PostgreSQL refuses to run as root, so as root (this
-machine, CI) the server runs as an unprivileged user (postgres when the Debian package created it, else nobody)
-through runuser; the cluster's own superuser, `omnibind`, is trusted on the socket."""
+"""A throwaway PostgreSQL cluster, for the server-store tests and benchmarks/pg_scale.py: initdb into a private
+temporary folder, listening on a unix socket there only, stopped and deleted afterwards. PostgreSQL refuses to run
+as root, so as root (this machine, CI) the server runs as an unprivileged user (postgres when the Debian package
+created it, else nobody) through runuser; the cluster's own superuser, `omnibind`, is trusted on the socket.
+Nothing in it is durable (fsync is off): it is for measurements and tests, never for an index to keep."""
 
 from __future__ import annotations
 
@@ -78,9 +79,10 @@ def server_user() -> str | None:
     raise RuntimeError("running as root, and neither a `postgres` nor a `nobody` user exists to run PostgreSQL as")
 
 
-def start() -> Cluster | str:
+def start(settings: str = "", parent: Path | None = None) -> Cluster | str:
     """Start a fresh cluster, or say why PostgreSQL cannot be found (the reason to skip); a cluster that is found but
-    does not start is an error, not a skip."""
+    does not start is an error, not a skip. `settings` adds server settings (`-c name=value ...`); the cluster's
+    folder is made in `parent` (default /tmp), which the server's user must be able to reach."""
     bindir = find_bindir()
     if bindir is None:
         return f"PostgreSQL server binaries (initdb, pg_ctl, postgres) not found; {INSTALL_HINT}"
@@ -89,7 +91,9 @@ def start() -> Cluster | str:
         return "running as root without `runuser` to start PostgreSQL as an unprivileged user"
     # /tmp when it exists: every user can reach it (a TMPDIR under /root could not be), and its paths are short
     # enough for a unix socket's (at most 107 bytes).
-    folder = Path(tempfile.mkdtemp(prefix="omnibind-pg-", dir="/tmp" if Path("/tmp").is_dir() else None))
+    if parent is None and Path("/tmp").is_dir():
+        parent = Path("/tmp")
+    folder = Path(tempfile.mkdtemp(prefix="omnibind-pg-", dir=parent))
     if user is not None:
         account = pwd.getpwnam(user)
         os.chown(folder, account.pw_uid, account.pw_gid)
@@ -97,7 +101,7 @@ def start() -> Cluster | str:
     steps = (("initdb", "-D", str(folder / "data"), "-U", SUPERUSER, "--auth=trust", "--no-sync", "-E", "UTF8",
               "--locale=C.UTF-8"),
              ("pg_ctl", "-D", str(folder / "data"), "-l", str(folder / "log"), "-w", "-t", "60",
-              "-o", f"-k {folder} {SERVER_SETTINGS}", "start"))
+              "-o", f"-k {folder} {SERVER_SETTINGS} {settings}".strip(), "start"))
     for step in steps:
         result = cluster.run(*step)
         if result.returncode != 0:
