@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -119,6 +120,17 @@ class Captioner:
             self._cache[(digest, modality, settings)] = caption
             while len(self._cache) > CACHE_SIZE:
                 self._cache.popitem(last=False)
+
+    async def describe(self, what: str, digest: str, modality: str, settings: CaptionSettings,
+                       decode: Callable[[], Awaitable[Any]]) -> tuple[str, bool]:
+        """(caption, whether it came from the cache) of one item by its content digest: a caption made before for
+        the same content and settings, or `decode()` then a new caption, remembered."""
+        text = self.cached(digest, modality, settings)
+        if text is not None:
+            return text, True
+        text = await self.caption(what, modality, await decode(), settings)
+        self.remember(digest, modality, settings, text)
+        return text, False
 
     async def caption(self, what: str, modality: str, inputs: Any, settings: CaptionSettings) -> str:
         """The caption of one preprocessed item, generated on the worker thread; CaptionBusyError at once when one

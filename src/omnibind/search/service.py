@@ -291,12 +291,9 @@ def create_app(searcher: Searcher, max_upload_bytes: int = MAX_UPLOAD_BYTES, dec
         captioner.check_modality(modality)
         name = f"file {filename[:80]!r}" if filename else "file"
         digest = hashlib.sha256(data).hexdigest()
-        text = captioner.cached(digest, modality, settings)
-        cached = text is not None
-        if text is None:
-            tensor = await _decode(pool, name, modality, lambda: captioner.preprocess(modality, data))
-            text = await captioner.caption(name, modality, tensor, settings)
-            captioner.remember(digest, modality, settings, text)
+        text, cached = await captioner.describe(
+            name, digest, modality, settings,
+            lambda: _decode(pool, name, modality, lambda: captioner.preprocess(modality, data)))
         return CaptionResponse(caption=text, prompt=settings.prompt, modality=modality,
                                max_tokens=settings.max_tokens, beams=settings.beams, cached=cached,
                                took_ms=round(1000 * (time.perf_counter() - start), 3), filename=filename or None)
@@ -327,17 +324,16 @@ def create_app(searcher: Searcher, max_upload_bytes: int = MAX_UPLOAD_BYTES, dec
                                      f"(expected an item of {one_of(captioner.modalities)})")
         settings = CaptionSettings(prompt, max_tokens, beams)
         what = f"item {item_id}"
-        text = captioner.cached(record.sha256, record.modality, settings)
-        cached = text is not None
-        if text is None:
+
+        async def decode() -> Any:
             try:
-                tensor = await pool.run(what, lambda: captioner.preprocess(record.modality, record.path))
+                return await pool.run(what, lambda: captioner.preprocess(record.modality, record.path))
             except BusyError:
                 raise
             except Exception as err:  # a decoder boundary: the file no longer decodes
                 raise HTTPException(410, f"{what}: cannot be decoded any more ({_one_line(err)})") from err
-            text = await captioner.caption(what, record.modality, tensor, settings)
-            captioner.remember(record.sha256, record.modality, settings, text)
+
+        text, cached = await captioner.describe(what, record.sha256, record.modality, settings, decode)
         return CaptionResponse(caption=text, prompt=settings.prompt, modality=record.modality,
                                max_tokens=settings.max_tokens, beams=settings.beams, cached=cached,
                                took_ms=round(1000 * (time.perf_counter() - start), 3), item=item_id)
