@@ -81,7 +81,7 @@ def test_compile_wraps_every_tower_of_a_torch_path(monkeypatch: pytest.MonkeyPat
                                                    reference: dict[str, torch.Tensor]) -> None:
     compiled: list[object] = []
 
-    def fake_compile(call, dynamic):  # records what would be compiled; running it eagerly keeps the test fast
+    def fake_compile(call, dynamic, **options):  # records what would be compiled; runs it eagerly, fast
         assert dynamic is True
         compiled.append(call)
         return call
@@ -128,7 +128,7 @@ def test_bf16_without_onednn_runs_the_plain_tower(monkeypatch: pytest.MonkeyPatc
 def test_compile_gets_the_plain_bf16_tower(monkeypatch: pytest.MonkeyPatch) -> None:
     packed: list[object] = []
     monkeypatch.setattr(torch_paths, "packed_copy", lambda tower: packed.append(tower) or tower)
-    monkeypatch.setattr(torch_paths.torch, "compile", lambda call, dynamic: call)
+    monkeypatch.setattr(torch_paths.torch, "compile", lambda call, dynamic, **options: call)
     apply_runtime(wide_model(), "bf16+compile")  # torch.compile cannot trace oneDNN's packed weights
     assert packed == []
 
