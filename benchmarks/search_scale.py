@@ -1,7 +1,7 @@
 """PYTHONPATH=src python benchmarks/search_scale.py [--n 1000000] [--dim 768] [--data random|clustered|real]
 [--kinds ivf,hnsw,ivfpq] [--queries 500] [--latency-queries 200] [--nprobe 1,4,16,64,256] [--target-recall 0.95]
 [--model CKPT --starter data/starter/train | --embeddings DIR] [--work DIR] [--threads N] [--seed 0] [--json PATH]
-[--ef-construction 80] [--cold [--cold-queries N]]
+[--ef-construction 80] [--cold [--cold-queries N] [--cold-scope all|vectors]]
 
 Build time, bytes per vector, single-query latency (p50/p99) and recall@10 against exact search of omnibind's
 indexes, side by side with exact search, on N stored vectors:
@@ -27,6 +27,8 @@ inverted lists included) are dropped from memory (omnibind.scale.pagecache: unma
 from the page cache), so its reads go to the disk, as for a collection past RAM. What is left in memory after
 each eviction and the disk the files lie on (device, file system, rotational as the kernel reports it) are in
 the JSON. Exact search then reads every vector from the disk per query: --cold-queries bounds their number.
+--cold-scope vectors evicts only IVF-PQ's re-ranking vectors, its codes and lists staying in memory as they do
+in a server whose memory budget holds them (the collection past RAM that IVF-PQ is chosen for).
 
 The data, each called what it is:
 
@@ -70,6 +72,8 @@ import bench_results
 CHUNK = 100_000
 CLUSTERS, CLUSTER_SPREAD = 1000, 1.5  # clustered data: noise of norm 1.5 around unit-norm centres
 KINDS = ("ivf", "hnsw", "ivfpq")
+COLD_SCOPES = ("all", "vectors")
+RERANK_FILE = "vectors.f32"  # IVF-PQ's full-precision vectors, read back for exact re-ranking
 MODALITY = "vector"  # the Parquet modality of the stored vectors
 TUNING = "query"  # and of the queries the indexes are tuned on (another draw than the measured queries)
 DATA_CASES = {
@@ -107,6 +111,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help=f"HNSW's efConstruction ({ann.EF_CONSTRUCTION})")
     parser.add_argument("--cold", action="store_true", help="also time the exact, hnsw and ivfpq rows with their "
                                                             "files evicted from memory before each query")
+    parser.add_argument("--cold-scope", choices=COLD_SCOPES, default="all",
+                        help="--cold: all (every file of an index: the worst case) or vectors (IVF-PQ keeps its codes "
+                             "and inverted lists in memory, as a server within its memory budget does, and reads only "
+                             "the re-ranking vectors from the disk; HNSW's one file holds graph and vectors alike)")
     parser.add_argument("--cold-queries", type=int, help="--cold: single queries timed per cold row (default: "
                                                          "--latency-queries)")
     parser.add_argument("--seed", type=int, default=0)
@@ -120,6 +128,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     low, high = ann.EF_CONSTRUCTION_RANGE
     if not low <= args.ef_construction <= high:
         parser.error(f"--ef-construction must be from {low} to {high} (got {args.ef_construction})")
+    if args.cold_scope != "all" and not args.cold:
+        parser.error("--cold-scope goes with --cold")
     if args.cold_queries is not None and (not args.cold or args.cold_queries < 1):
         parser.error("--cold-queries must be positive and goes with --cold")
     args.cold_queries = args.cold_queries or args.latency_queries
@@ -282,6 +292,15 @@ def write_source(chunks: Iterator[np.ndarray], tuning: np.ndarray, work: Path) -
     return np.memmap(work / "vectors.f32", dtype=np.float32, mode="r", shape=(count, dim)), count
 
 
+def evicted_files(folder: Path, kind: str, scope: str) -> list[Path]:
+    """The files of an index folder that --cold drops before each query: all of them, or (scope "vectors") only
+    IVF-PQ's full-precision re-ranking vectors, its codes staying in memory."""
+    every = sorted(p for p in folder.iterdir() if p.is_file())
+    if scope == "vectors" and kind == ann.IVFPQ:
+        return [p for p in every if p.name == RERANK_FILE]
+    return every
+
+
 def interleaved_latencies_ms(searches: dict[str, Callable[[np.ndarray], Any]], queries: np.ndarray,
                              prepare: Callable[[str], None] | None = None) -> dict[str, np.ndarray]:
     """Milliseconds per single-query search for each configuration; configurations take turns on every query
@@ -432,7 +451,7 @@ def run(args: argparse.Namespace, work: Path, console: Console) -> dict[str, Any
                            "recall_at_10": recall(found, truth), "build_s": build_s,
                            "ram_bytes_per_vector": params.memory_bytes / count, "disk_bytes_per_vector": disk / count}
             searches[name] = lambda q, index=index, settings=settings: index.search(q, RECALL_K, **settings)
-            files[name] = sorted(p for p in (work / f"idx-{kind}" / MODALITY).iterdir() if p.is_file())
+            files[name] = evicted_files(work / f"idx-{kind}" / MODALITY, kind, args.cold_scope)
     if "ivf" in args.kinds:
         start = time.perf_counter()
         ivf, info = build_ivf(ids, vectors, args.target_recall)
@@ -456,7 +475,8 @@ def run(args: argparse.Namespace, work: Path, console: Console) -> dict[str, Any
     rows = latency_rows(names, interleaved_latencies_ms(searches, timed), count, "warm")
     if args.cold:  # after the warm rows, whose files it leaves out of memory
         rows += cold_rows(args, work, names, searches, files, queries, count)
-        results.update(cold_queries=min(args.cold_queries, len(queries)), eviction=pagecache.METHOD)
+        results.update(cold_queries=min(args.cold_queries, len(queries)), cold_scope=args.cold_scope,
+                       eviction=pagecache.METHOD)
     faiss.omp_set_num_threads(args.threads)
     results.update(latency_queries=len(timed), rows=rows)
     print_table(results, console)

@@ -105,11 +105,27 @@ def test_cold_rows_and_ef_construction(tmp_path: Path) -> None:
     assert "cold rows: 2 single queries each" in printed and "cache" in printed
 
 
+def test_cold_scope_vectors_leaves_the_ivfpq_codes_in_memory(tmp_path: Path) -> None:
+    from omnibind.scale import pagecache
+
+    if pagecache.storage(tmp_path).get("fstype") in ("tmpfs", "ramfs"):
+        pytest.skip(f"{tmp_path} is on tmpfs: nothing to evict to, --cold refuses it")
+    results = bench().main(["--data", "clustered", "--n", "2000", "--dim", "16", "--kinds", "hnsw,ivfpq",
+                            "--queries", "20", "--latency-queries", "3", "--cold", "--cold-queries", "2",
+                            "--cold-scope", "vectors", "--threads", "1", "--work", str(tmp_path / "work"),
+                            "--json", str(tmp_path / "out.json")], console=Console(file=io.StringIO()))
+    cold = {r["index"].split(",")[0]: r for r in results["rows"] if r["cache"] == "cold"}
+    assert cold["IVF-PQ + re-ranking"]["evicted_files"] == ["idx-ivfpq/vector/vectors.f32"]
+    assert "idx-hnsw/vector/index.faiss" in cold["HNSW"]["evicted_files"]
+    assert results["cold_scope"] == "vectors"
+
+
 @pytest.mark.parametrize(("argv", "message"), [
     (["--ef-construction", "8"], "--ef-construction must be from 32 to 4096 (got 8)"),
     (["--ef-construction", "5000"], "--ef-construction must be from 32 to 4096 (got 5000)"),
     (["--cold-queries", "5"], "--cold-queries must be positive and goes with --cold"),
-    (["--cold", "--cold-queries", "0"], "--cold-queries must be positive and goes with --cold")])
+    (["--cold", "--cold-queries", "0"], "--cold-queries must be positive and goes with --cold"),
+    (["--cold-scope", "vectors"], "--cold-scope goes with --cold")])
 def test_cold_and_ef_construction_options_are_checked(argv: list[str], message: str,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
