@@ -106,3 +106,13 @@ def test_ef_construction_reaches_faiss_params_json_and_the_loaded_index(tmp_path
 def test_an_ef_construction_out_of_bounds_is_named(value: object) -> None:
     with pytest.raises(InputError, match=rf"efConstruction: got {value!r} \(expected an integer from 32 to 4096\)"):
         ann.choose(1000, 16, 2**30, "hnsw", ef_construction=value)  # type: ignore[arg-type]
+
+
+def test_gather_rows_from_a_mapped_file_equals_plain_indexing(tmp_path: Path) -> None:
+    data = np.random.default_rng(3).standard_normal((5000, 8)).astype(np.float32)
+    data.tofile(tmp_path / "vectors.f32")
+    mapped = np.memmap(tmp_path / "vectors.f32", dtype=np.float32, mode="r").reshape(5000, 8)
+    rows = np.random.default_rng(4).integers(0, 5000, (7, 64))  # 448 rows: read by the threads
+    assert np.array_equal(ann.gather_rows(mapped, rows), data[rows])
+    assert np.array_equal(ann.gather_rows(mapped, rows[:1, :3]), data[rows[:1, :3]])  # few rows: read in place
+    assert np.array_equal(ann.gather_rows(data, rows), data[rows])  # in memory: plain indexing

@@ -21,7 +21,9 @@ import json
 import math
 import os
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +50,9 @@ INDEX_FILE, IVFDATA_FILE, VECTORS_FILE, IDS_FILE, PARAMS_FILE = (
     "index.faiss", "index.ivfdata", "vectors.f32", "ids.npy", "params.json")
 CHUNK = 65_536
 RERANK_FLOATS = 16 * 2**20  # floats gathered at once for re-ranking (64 MiB)
+# Re-ranking vectors read from a memory-mapped file by this many threads at once: past RAM each candidate's page
+# faults in from the disk, and one thread would wait for those reads one after another.
+READ_THREADS = 16
 
 
 @dataclass(frozen=True)
@@ -302,6 +307,27 @@ def write_array(path: Path, vectors: np.ndarray) -> None:
             handle.write(np.ascontiguousarray(vectors[start : start + CHUNK], dtype=np.float32).tobytes())
 
 
+@cache
+def _readers() -> ThreadPoolExecutor:
+    """The threads that read re-ranking vectors (shared by every index and request of the process)."""
+    return ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="omnibind-rerank-read")
+
+
+def gather_rows(vectors: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """`vectors[rows]` as float32; from a memory-mapped file, READ_THREADS slices at once (numpy copies without
+    the GIL), so that the disk reads of vectors not in memory overlap instead of queueing one by one."""
+    flat = rows.reshape(-1)
+    if not isinstance(vectors, np.memmap) or flat.size < 2 * READ_THREADS:
+        return np.asarray(vectors[rows], dtype=np.float32)
+    out = np.empty((flat.size, vectors.shape[1]), dtype=np.float32)
+
+    def read(part: np.ndarray) -> None:
+        out[part] = vectors[flat[part]]
+
+    list(_readers().map(read, np.array_split(np.arange(flat.size), READ_THREADS)))
+    return out.reshape(*rows.shape, vectors.shape[1])
+
+
 def rerank(vectors: np.ndarray, queries: np.ndarray, candidates: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Exact inner products of each query with its candidate rows (read from `vectors`, a block of queries at a
     time so memory stays bounded); the k best, best first, -1 where fewer candidates."""
@@ -310,7 +336,7 @@ def rerank(vectors: np.ndarray, queries: np.ndarray, candidates: np.ndarray, k: 
     block = max(1, RERANK_FLOATS // max(1, candidates.shape[1] * queries.shape[1]))
     for start in range(0, len(queries), block):
         found = candidates[start : start + block]
-        gathered = np.asarray(vectors[np.maximum(found, 0)], dtype=np.float32)
+        gathered = gather_rows(vectors, np.maximum(found, 0))
         exact = np.einsum("qkd,qd->qk", gathered, queries[start : start + block])
         exact[found < 0] = -np.inf
         best = np.argsort(-exact, axis=1, kind="stable")[:, :k]
