@@ -176,9 +176,8 @@ def to_fp32(tower: nn.Module, for_compile: bool = False) -> TowerCall:
 
 def compiled(call: TowerCall) -> TowerCall:
     """`call` under torch.compile with dynamic batch sizes (the first batch of each new shape pays the compile;
-    later ones reuse it); inference only, so the graph is traced without autograd, and frozen: inductor treats
-    the weights as constants, so it prepacks them for oneDNN and folds what depends on them alone."""
-    fast = torch.compile(call, dynamic=True, options={"freezing": True})
+    later ones reuse it); inference only, so the graph is traced without autograd."""
+    fast = torch.compile(call, dynamic=True)
 
     def forward(x: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
