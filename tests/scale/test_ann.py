@@ -116,3 +116,24 @@ def test_gather_rows_from_a_mapped_file_equals_plain_indexing(tmp_path: Path) ->
     assert np.array_equal(ann.gather_rows(mapped, rows), data[rows])
     assert np.array_equal(ann.gather_rows(mapped, rows[:1, :3]), data[rows[:1, :3]])  # few rows: read in place
     assert np.array_equal(ann.gather_rows(data, rows), data[rows])  # in memory: plain indexing
+
+
+
+def _vm_flags(path: Path) -> list[str]:
+    """The VmFlags of this process's mappings of `path` (from /proc/self/smaps)."""
+    flags, inside = [], False
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        if "-" in line.split(" ", 1)[0] and len(line.split()) >= 5:
+            inside = line.endswith(str(path))
+        elif inside and line.startswith("VmFlags:"):
+            flags.append(line)
+    return flags
+
+
+def test_an_ivfpq_index_maps_its_reranking_vectors_for_random_reads(tmp_path: Path) -> None:
+    data = clustered(3000, 16, seed=5)
+    ann.from_arrays(np.arange(3000), data, 2**30, 0.9, kind=ann.IVFPQ).save(tmp_path / "idx")
+    opened = ann.AnnIndex.open(tmp_path / "idx")
+    flags = _vm_flags((tmp_path / "idx" / ann.VECTORS_FILE).resolve())
+    assert flags and all(" rr" in f for f in flags), flags  # MADV_RANDOM: no read-around per fault
+    assert np.allclose(opened.vectors, data)
