@@ -1,9 +1,12 @@
-"""Helpers shared by tests: a tiny text corpus and a tiny three-tower model."""
+"""Helpers shared by tests: a tiny text corpus, a tiny three-tower model, and a benchmark script as a module."""
 
 from __future__ import annotations
 
+import importlib.util
 import random
+import sys
 from pathlib import Path
+from types import ModuleType
 
 WORDS = (
     "a photo of the cat dog red blue green apple car tree house big small sound piano guitar drum bird "
@@ -37,3 +40,16 @@ def tiny_model(spiece: Path | None = None, seed: int = 0):
         text=dict(TINY_TOWER, vocab_size=vocab, max_len=16),
         audio=dict(TINY_TOWER, n_mels=32, clip_seconds=1.28, patch_size=8),
     ).eval()
+
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def load_benchmark(name: str) -> ModuleType:
+    """benchmarks/<name>.py imported as the module <name> (the scripts are not a package)."""
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module

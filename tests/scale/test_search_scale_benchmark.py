@@ -3,7 +3,6 @@ model over augmented pictures; it runs, names its data and reports sane numbers 
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 from pathlib import Path
@@ -14,17 +13,12 @@ import pytest
 from rich.console import Console
 from scale_data import Shards, clustered
 
+from helpers import load_benchmark
 from omnibind.scale import parquet
-
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
 def bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("search_scale", BENCHMARKS / "search_scale.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("search_scale")
 
 
 def check(results: dict, n: int, printed: str) -> None:

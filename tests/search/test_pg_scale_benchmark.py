@@ -4,32 +4,22 @@ Skipped, saying why, where PostgreSQL, pgvector or psycopg are absent (through t
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pytest
 from rich.console import Console
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
-
-
-def load_script(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from helpers import load_benchmark
 
 
 def run(tmp_path: Path, *args: str) -> tuple[dict[str, Any], str]:
     console = Console(file=io.StringIO(), width=200)
     out = tmp_path / "pg_scale.json"
-    results = load_script("pg_scale").main([*args, "--queries", "40", "--latency-queries", "10", "--shared-buffers",
+    results = load_benchmark("pg_scale").main([*args, "--queries", "40", "--latency-queries", "10", "--shared-buffers",
                                             "64MB", "--maintenance-work-mem", "128MB", "--json", str(out)],
                                            console=console)
     assert json.loads(out.read_text()) == results
@@ -84,5 +74,5 @@ def test_embeddings_folder(pg_cluster: Any, tmp_path: Path) -> None:
 ])
 def test_bad_arguments_are_argparse_errors(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_:
-        load_script("pg_scale").parse_args(args)
+        load_benchmark("pg_scale").parse_args(args)
     assert exit_.value.code == 2 and message in capsys.readouterr().err

@@ -3,26 +3,16 @@ their tables and report sane numbers (timings themselves are never asserted)."""
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
 import faiss
 import pytest
 from rich.console import Console
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
-
-
-def load_script(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from helpers import load_benchmark
 
 
 @pytest.fixture
@@ -35,7 +25,7 @@ def restore_faiss_threads() -> Iterator[None]:
 @pytest.mark.usefixtures("restore_faiss_threads")
 @pytest.mark.parametrize("data", ["random", "clustered"])
 def test_scale_benchmark_tiny_run(tmp_path: Path, data: str) -> None:
-    bench = load_script("search_scale")
+    bench = load_benchmark("search_scale")
     console = Console(file=io.StringIO(), width=200)
     out = tmp_path / "scale.json"
     results = bench.main(["--n", "4000", "--dim", "32", "--queries", "50", "--latency-queries", "10",
@@ -51,7 +41,7 @@ def test_scale_benchmark_tiny_run(tmp_path: Path, data: str) -> None:
 
 @pytest.mark.slow
 def test_load_benchmark_tiny_run(tmp_path: Path) -> None:
-    bench = load_script("search_load")
+    bench = load_benchmark("search_load")
     console = Console(file=io.StringIO(), width=200)
     results = bench.main(["--clients", "3", "--seconds", "2", "--model-size", "tiny", "--items", "12",
                           "--upload-share", "0.5", "--json", str(tmp_path / "load.json")], console=console)
@@ -64,7 +54,7 @@ def test_load_benchmark_tiny_run(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_load_benchmark_compares_with_a_baseline(tmp_path: Path) -> None:
-    bench = load_script("search_load")
+    bench = load_benchmark("search_load")
     console = Console(file=io.StringIO(), width=200)
     results = bench.main(["--clients", "2", "--seconds", "1", "--model-size", "tiny", "--items", "8",
                           "--uploads", "unique", "--text-queries", "unique", "--baseline", str(bench.OWN_SRC),
@@ -76,7 +66,7 @@ def test_load_benchmark_compares_with_a_baseline(tmp_path: Path) -> None:
 
 
 def test_load_benchmark_bounds_clients_and_time() -> None:
-    bench = load_script("search_load")
+    bench = load_benchmark("search_load")
     for argv in (["--clients", "65"], ["--clients", "0"], ["--seconds", "301"], ["--upload-share", "2"],
                  ["--baseline", "/nonexistent"]):
         with pytest.raises(SystemExit):
