@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 import torch
@@ -20,7 +19,7 @@ from omnibind.errors import InputError
 from omnibind.models.model import OmniBind
 from omnibind.runtime.detect import bf16_supported
 from omnibind.runtime.spec import RuntimeSpec, parse_runtime
-from omnibind.runtime.torch_paths import TORCH_BUILDERS, TowerCall, compiled, to_int8
+from omnibind.runtime.torch_paths import TORCH_BUILDERS, TowerCall, compiled
 
 RUNTIME_ATTR = "runtime"
 Encode = Callable[..., torch.Tensor]
@@ -75,8 +74,7 @@ def apply_runtime(model: OmniBind, runtime: str | RuntimeSpec | None = "auto",
         towers = onnx_towers(model, fingerprint(model), spec.path == "onnx-int8", count,
                              per_channel=not spec.per_tensor)
     else:
-        build = partial(to_int8, per_channel=not spec.per_tensor) if spec.path == "int8" else TORCH_BUILDERS[spec.path]
-        towers = {m: build(model.towers[m], spec.compile) for m in model.modalities}
+        towers = {m: TORCH_BUILDERS[spec.path](model.towers[m], spec) for m in model.modalities}
         if spec.compile:
             towers = {m: compiled(call) for m, call in towers.items()}
     installed = Runtime(spec, towers, count)

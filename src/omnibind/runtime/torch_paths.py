@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from omnibind.models.transformer import MLP, Attention, Block
+from omnibind.runtime.spec import RuntimeSpec
 
 TowerCall = Callable[[torch.Tensor], torch.Tensor]
 QUANTIZE_DYNAMIC: Callable[..., nn.Module] = torch.ao.quantization.quantize_dynamic
@@ -122,7 +123,7 @@ def packed_copy(tower: nn.Module) -> nn.Module:
     return fast.eval()
 
 
-def to_bf16(tower: nn.Module, for_compile: bool = False) -> TowerCall:
+def to_bf16(tower: nn.Module, spec: RuntimeSpec) -> TowerCall:
     """Cast the tower's weights to bf16 in place (the fp32 copy is not kept; the index's weight fingerprint is
     taken in bf16, so it is unchanged) and feed it bf16 inputs; where oneDNN runs bf16, through a copy whose
     linear layers are prepacked with bias and GELU fused (`packed_copy`: weights in bf16 twice, the fp32
@@ -130,7 +131,7 @@ def to_bf16(tower: nn.Module, for_compile: bool = False) -> TowerCall:
     plain bf16 tower."""
     tower.to(torch.bfloat16)
     fast = tower
-    if not for_compile and packed_linears_supported():
+    if not spec.compile and packed_linears_supported():
         try:
             with torch.no_grad():
                 fast = packed_copy(tower)
@@ -144,13 +145,13 @@ def to_bf16(tower: nn.Module, for_compile: bool = False) -> TowerCall:
     return forward
 
 
-def to_int8(tower: nn.Module, for_compile: bool = False, per_channel: bool = True) -> TowerCall:
+def to_int8(tower: nn.Module, spec: RuntimeSpec) -> TowerCall:
     """A copy of the tower whose nn.Linear layers hold int8 weights and quantize their inputs per batch
     (dynamic quantization); the fp32 tower stays as it is (the index fingerprints it). Weights get one scale per
     output channel (rows of a trained layer differ in range; one scale for all rounds the small ones coarsely),
-    or with `per_channel=False` one per tensor, the scheme older indexes were built with."""
-    qconfig = (torch.ao.quantization.per_channel_dynamic_qconfig if per_channel
-               else torch.ao.quantization.default_dynamic_qconfig)
+    or with `spec.per_tensor` one per tensor, the scheme older indexes were built with."""
+    qconfig = (torch.ao.quantization.default_dynamic_qconfig if spec.per_tensor
+               else torch.ao.quantization.per_channel_dynamic_qconfig)
     with warnings.catch_warnings():  # torch.ao's note that eager quantization moves to torchao
         warnings.simplefilter("ignore")
         quantized = QUANTIZE_DYNAMIC(copy.deepcopy(tower).float(), {nn.Linear: qconfig}, dtype=torch.qint8)
@@ -163,7 +164,7 @@ def to_int8(tower: nn.Module, for_compile: bool = False, per_channel: bool = Tru
     return forward
 
 
-def to_fp32(tower: nn.Module, for_compile: bool = False) -> TowerCall:
+def to_fp32(tower: nn.Module, spec: RuntimeSpec) -> TowerCall:
     """The tower in float32 (as omnibind.load gives it; cast in place otherwise): the reference path."""
     tower.float()
 
@@ -186,6 +187,6 @@ def compiled(call: TowerCall) -> TowerCall:
     return forward
 
 
-# Each takes the tower and whether its call will run under torch.compile.
-TORCH_BUILDERS: dict[str, Callable[[nn.Module, bool], TowerCall]] = {"fp32": to_fp32, "bf16": to_bf16,
-                                                                     "int8": to_int8}
+# Each takes the tower and the whole path (whether its call will run under torch.compile, int8's weight scheme).
+TORCH_BUILDERS: dict[str, Callable[[nn.Module, RuntimeSpec], TowerCall]] = {"fp32": to_fp32, "bf16": to_bf16,
+                                                                            "int8": to_int8}
