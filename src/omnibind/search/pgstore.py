@@ -54,6 +54,9 @@ HNSW_EF_CONSTRUCTION = 64
 HNSW_EF_SEARCH = 100
 MAX_EF_SEARCH = 1000  # pgvector's upper bound for hnsw.ef_search
 CONNECT_TIMEOUT = 10
+# Every connection of a store, its own or pooled: autocommit (a transaction is always explicit), bounded waits.
+CONNECTION_OPTIONS: dict[str, Any] = {"autocommit": True, "connect_timeout": CONNECT_TIMEOUT,
+                                      "application_name": "omnibind"}
 READERS = 4  # connections a reader store opens at most: requests beyond that wait for one to be free
 URL_FORM = "postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE"
 
@@ -85,15 +88,16 @@ def _secret(url: str) -> str | None:
 
 
 def _psycopg() -> Any:
-    """psycopg and pgvector's adapter, or an InputError saying how to install them."""
+    """psycopg, once pgvector's adapter and psycopg-pool are found too, or an InputError saying how to install
+    them (checked here so that a missing one is said at once, not at the first search)."""
     try:
-        import pgvector.psycopg
+        import pgvector.psycopg  # noqa: F401
         import psycopg
-        import psycopg_pool  # noqa: F401  (a reader's pool; checked here so that a missing one is said at once)
+        import psycopg_pool  # noqa: F401
     except ImportError as err:
         raise InputError("--store", f"PostgreSQL support is not installed ({err.name} is missing)",
                          "pip install 'omnibind[postgres]' (psycopg 3, psycopg-pool and pgvector)") from err
-    return psycopg, pgvector.psycopg
+    return psycopg
 
 
 def prepare_session(conn: psycopg.Connection[Any], ef_search: int = HNSW_EF_SEARCH) -> bool:
@@ -136,7 +140,7 @@ class PgStore:
         self.url = url
         self.name = redact(url)
         self._lock = threading.RLock()
-        self._psycopg, _ = _psycopg()
+        self._psycopg = _psycopg()
         self._writer = initial_meta is not None
         self._iterative = False  # pgvector >= 0.8 continues an HNSW scan past rows a query cannot see
         self._pool: ConnectionPool[Any] | None = None
@@ -155,8 +159,7 @@ class PgStore:
         """A new autocommit connection with pgvector's types registered, or one clear InputError."""
         pg = self._psycopg
         try:
-            conn: psycopg.Connection[Any] = pg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT,
-                                                       application_name="omnibind")
+            conn: psycopg.Connection[Any] = pg.connect(self.url, **CONNECTION_OPTIONS)
         except (pg.Error, ValueError) as err:
             raise self._error("cannot connect", err, f"a reachable PostgreSQL server ({URL_FORM})") from err
         try:
@@ -177,8 +180,7 @@ class PgStore:
 
         return ConnectionPool(self.url, min_size=0, max_size=size, open=True, configure=self._register,
                               name="omnibind", timeout=CONNECT_TIMEOUT, num_workers=1,
-                              kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT,
-                                      "application_name": "omnibind"})
+                              kwargs=dict(CONNECTION_OPTIONS))
 
     def _error(self, what: str, err: BaseException, expected: str) -> InputError:
         """An InputError naming the database (never its password) with the server's first line of explanation."""
