@@ -73,7 +73,6 @@ CHUNK = 100_000
 CLUSTERS, CLUSTER_SPREAD = 1000, 1.5  # clustered data: noise of norm 1.5 around unit-norm centres
 KINDS = ("ivf", "hnsw", "ivfpq")
 COLD_SCOPES = ("all", "vectors")
-RERANK_FILE = "vectors.f32"  # IVF-PQ's full-precision vectors, read back for exact re-ranking
 MODALITY = "vector"  # the Parquet modality of the stored vectors
 TUNING = "query"  # and of the queries the indexes are tuned on (another draw than the measured queries)
 DATA_CASES = {
@@ -226,6 +225,12 @@ def augmented_pictures(args: argparse.Namespace, console: Console
     return chunks(), queries, source
 
 
+def part_rows(prefix: str, start: int, count: int, modality: str) -> dict[str, list[Any]]:
+    """The non-vector columns of `count` Parquet rows as embed-dataset writes them: keys prefix+start, … ."""
+    return {"key": [f"{prefix}{start + i}" for i in range(count)], "modality": [modality] * count,
+            "source": ["search_scale.py"] * count, "meta": [None] * count}
+
+
 def saved(chunks: Iterator[np.ndarray], queries: np.ndarray, folder: Path, source: dict[str, Any]
           ) -> Iterator[np.ndarray]:
     """Pass the chunks through, writing each as a part of an embed-dataset folder (modality image), after the
@@ -233,14 +238,10 @@ def saved(chunks: Iterator[np.ndarray], queries: np.ndarray, folder: Path, sourc
     folder.mkdir(parents=True, exist_ok=False)
     dim = queries.shape[1]
     parquet.write_plan(folder, {"model": source.get("model"), "embed_dim": dim, "source": source["source"]})
-    rows = {"key": [f"q{i}" for i in range(len(queries))], "modality": ["text"] * len(queries),
-            "source": ["search_scale.py"] * len(queries), "meta": [None] * len(queries)}
-    parquet.write_part(folder / parquet.part_name(0), rows, queries, dim)
+    parquet.write_part(folder / parquet.part_name(0), part_rows("q", 0, len(queries), "text"), queries, dim)
     count = 0
     for part, block in enumerate(chunks, start=1):
-        rows = {"key": [f"v{count + i}" for i in range(len(block))], "modality": ["image"] * len(block),
-                "source": ["search_scale.py"] * len(block), "meta": [None] * len(block)}
-        parquet.write_part(folder / parquet.part_name(part), rows, block, dim)
+        parquet.write_part(folder / parquet.part_name(part), part_rows("v", count, len(block), "image"), block, dim)
         count += len(block)
         yield block
 
@@ -276,16 +277,14 @@ def write_source(chunks: Iterator[np.ndarray], tuning: np.ndarray, work: Path) -
     Memory: one chunk."""
     (work / "emb").mkdir(parents=True)
     if len(tuning):
-        rows = {"key": [f"q{i}" for i in range(len(tuning))], "modality": [TUNING] * len(tuning),
-                "source": ["search_scale.py"] * len(tuning), "meta": [None] * len(tuning)}
+        rows = part_rows("q", 0, len(tuning), TUNING)
         parquet.write_part(work / "emb" / parquet.part_name(999_999), rows, tuning, tuning.shape[1])
     count, dim = 0, 0
     with open(work / "vectors.f32", "wb") as raw:
         for part, block in enumerate(chunks):
             block = np.ascontiguousarray(block, dtype=np.float32)
             dim = block.shape[1]
-            rows = {"key": [f"v{count + i}" for i in range(len(block))], "modality": [MODALITY] * len(block),
-                    "source": ["search_scale.py"] * len(block), "meta": [None] * len(block)}
+            rows = part_rows("v", count, len(block), MODALITY)
             parquet.write_part(work / "emb" / parquet.part_name(part), rows, block, dim)
             raw.write(block.tobytes())
             count += len(block)
@@ -297,7 +296,7 @@ def evicted_files(folder: Path, kind: str, scope: str) -> list[Path]:
     IVF-PQ's full-precision re-ranking vectors, its codes staying in memory."""
     every = sorted(p for p in folder.iterdir() if p.is_file())
     if scope == "vectors" and kind == ann.IVFPQ:
-        return [p for p in every if p.name == RERANK_FILE]
+        return [p for p in every if p.name == ann.VECTORS_FILE]  # its full-precision re-ranking vectors
     return every
 
 
