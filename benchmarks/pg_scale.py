@@ -128,21 +128,23 @@ def source_data(args: argparse.Namespace) -> tuple[Iterator[np.ndarray], np.ndar
 
 
 class ExactTopK:
-    """The exact top-k (inner product) of every query over vectors seen chunk by chunk; memory: queries × k."""
+    """The exact top-k (inner product) of every query over vectors seen chunk by chunk, merged in faiss' result
+    heap as `omnibind.scale.ann.exact_rows` merges its chunks; memory: queries × k."""
 
     def __init__(self, queries: np.ndarray, k: int) -> None:
         self.queries, self.k, self.seen = queries, k, 0
-        self.scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
-        self.ids = np.zeros((len(queries), k), dtype=np.int64)
+        self.heap = faiss.ResultHeap(len(queries), k, keep_max=True)
 
     def add(self, block: np.ndarray) -> None:
         """Merge one chunk's best hits (ids count from 1, in the order the rows were loaded)."""
         scores, rows = faiss.knn(self.queries, block, min(self.k, len(block)), faiss.METRIC_INNER_PRODUCT)
-        scores = np.concatenate([self.scores, scores], axis=1)
-        ids = np.concatenate([self.ids, rows + self.seen + 1], axis=1)
-        best = np.argsort(-scores, axis=1, kind="stable")[:, : self.k]
-        self.scores, self.ids = np.take_along_axis(scores, best, 1), np.take_along_axis(ids, best, 1)
+        self.heap.add_result(scores, np.where(rows >= 0, rows + self.seen + 1, -1))
         self.seen += len(block)
+
+    def ids(self) -> np.ndarray:
+        """Each query's k best ids, best first (call once every chunk is added)."""
+        self.heap.finalize()
+        return np.asarray(self.heap.I, dtype=np.int64)
 
 
 def copy_chunk(store: PgStore, block: np.ndarray, first: int, modality: str) -> None:
@@ -219,23 +221,10 @@ def searcher(conn: Any, modality: str) -> Callable[[np.ndarray], list[int]]:
     statement = nearest_statement(modality)
 
     def search(query: np.ndarray) -> list[int]:
-        return [int(row[0]) for row in conn.execute(statement, (query, query, RECALL_K)).fetchall()]
+        vector = query.reshape(-1)  # one query, as a row or a (1, D) block
+        return [int(row[0]) for row in conn.execute(statement, (vector, vector, RECALL_K)).fetchall()]
 
     return search
-
-
-def interleaved_ms(searches: dict[str, Callable[[np.ndarray], Any]], queries: np.ndarray) -> dict[str, np.ndarray]:
-    """Milliseconds per query of each search; the searches take turns on every query, their order flipped on odd
-    ones, so that load from other processes hits them alike. One warm-up each."""
-    for search in searches.values():
-        search(queries[0])
-    times = {name: np.empty(len(queries)) for name in searches}
-    for i, query in enumerate(queries):
-        for name in searches if i % 2 == 0 else reversed(list(searches)):
-            start = time.perf_counter()
-            searches[name](query)
-            times[name][i] = (time.perf_counter() - start) * 1000
-    return times
 
 
 def hnsw_rows(url: str, args: argparse.Namespace, queries: np.ndarray, truth: np.ndarray, modality: str,
@@ -246,7 +235,7 @@ def hnsw_rows(url: str, args: argparse.Namespace, queries: np.ndarray, truth: np
         searches = {f"ef_search={ef}": searcher(conn, modality) for ef, conn in conns.items()}
         found = {name: [search(q) for q in queries] for name, search in searches.items()}  # also warms the caches
         console.print(f"recall pass: {len(queries)} queries × {len(searches)} ef_search values")
-        times = interleaved_ms(searches, queries[: args.latency_queries])
+        times = search_scale.interleaved_latencies_ms(searches, queries[: args.latency_queries])
     finally:
         for conn in conns.values():
             conn.close()
@@ -332,9 +321,10 @@ def run(args: argparse.Namespace, url: str, console: Console) -> dict[str, Any]:
         "n": truth.seen, "dim": dim, "modality": modality, "queries": len(queries), "seed": args.seed,
         "hnsw": {"m": pgstore.HNSW_M, "ef_construction": pgstore.HNSW_EF_CONSTRUCTION, "opclass": "vector_ip_ops"},
         **spent, **built, **measured}
-    rows = hnsw_rows(url, args, queries, truth.ids, modality, console)
+    best = truth.ids()
+    rows = hnsw_rows(url, args, queries, best, modality, console)
     if truth.seen <= args.exact_up_to:
-        rows.append(exact_row(url, args, queries, truth.ids, modality))
+        rows.append(exact_row(url, args, queries, best, modality))
     results.update(latency_queries=min(args.latency_queries, len(queries)), rows=rows)
     print_table(results, console)
     console.print(f"written: {bench_results.save('pg_scale', results, args.json)}")
