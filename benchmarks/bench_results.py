@@ -18,18 +18,21 @@ from typing import Any
 import torch
 
 from omnibind.hardware import cpu_model
+from omnibind.runtime import matmul_features
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def machine() -> dict[str, Any]:
-    """The CPU model, the cores this process may use, the GPU (or None), the load and the software versions."""
+    """The CPU model and its bf16/int8 matrix-multiply flags (AVX-512 BF16, VNNI, AMX), the cores this process may
+    use, the GPU (or None), the load and the software versions."""
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     try:
         load = os.getloadavg()[0]
     except OSError:
         load = None
-    return {"cpu": cpu_model(), "cores": len(os.sched_getaffinity(0)), "gpu": gpu, "load_1min": load,
+    return {"cpu": cpu_model(), "cpu_matmul_features": matmul_features(), "cores": len(os.sched_getaffinity(0)),
+            "gpu": gpu, "load_1min": load,
             "os": platform.platform(), "python": platform.python_version(), "torch": torch.__version__}
 
 

@@ -185,3 +185,19 @@ def test_compiled_bf16_matches_fp32(reference: dict[str, torch.Tensor]) -> None:
     with torch.no_grad():
         embeddings = model.encode("image", batches()["image"])
     assert (embeddings.float() * reference["image"]).sum(-1).min().item() >= MIN_COSINE["bf16"]
+
+
+@pytest.mark.skipif(not torch_paths.packed_linears_supported(), reason="no oneDNN bf16 on this CPU")
+def test_a_layer_that_does_not_widen_keeps_a_small_batch_layout_and_both_match_eager_bf16() -> None:
+    torch.manual_seed(0)
+    down, up = torch.nn.Linear(96, 32).to(torch.bfloat16), torch.nn.Linear(32, 96).to(torch.bfloat16)
+    packed_down, packed_up = torch_paths.PackedLinear(down), torch_paths.PackedLinear(up)
+    assert packed_down.packed_small is not None and packed_up.packed_small is None  # a widening layer has one
+    for rows in (1, torch_paths.SMALL_ROWS - 1, torch_paths.SMALL_ROWS, 2 * torch_paths.SMALL_ROWS):
+        x = torch.randn(rows, 96, dtype=torch.bfloat16)
+        expected = packed_down.packed_small if rows < torch_paths.SMALL_ROWS else packed_down.packed
+        assert packed_down.layout_for(x) is expected
+        residual = torch.randn(rows, 32, dtype=torch.bfloat16)
+        with torch.no_grad():
+            got, eager = packed_down(x, residual=residual).float(), (residual + down(x)).float()
+        assert torch.allclose(got, eager, atol=0.05, rtol=0.02), (rows, (got - eager).abs().max().item())

@@ -54,6 +54,13 @@ def test_auto_falls_back_to_fp32_without_native_bf16(monkeypatch: pytest.MonkeyP
     assert apply.resolve("bf16") == RuntimeSpec("bf16")  # asked for by name, it is used (emulated, slower)
 
 
+def test_matmul_features_lists_the_bf16_and_int8_flags_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(detect, "cpu_flags", lambda: frozenset({"avx2", "amx_bf16", "avx512_vnni", "amx_tile"}))
+    assert detect.matmul_features() == ["amx_bf16", "avx512_vnni"]
+    monkeypatch.setattr(detect, "cpu_flags", lambda: frozenset())
+    assert detect.matmul_features() == []
+
+
 def test_auto_falls_back_to_fp32_when_onednn_refuses_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(detect, "cpu_flags", lambda: frozenset({"amx_bf16"}))
     monkeypatch.setattr(detect.torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False, raising=False)

@@ -24,6 +24,14 @@ from omnibind.runtime.spec import RuntimeSpec
 TowerCall = Callable[[torch.Tensor], torch.Tensor]
 QUANTIZE_DYNAMIC: Callable[..., nn.Module] = torch.ao.quantization.quantize_dynamic
 PACK_ROWS = 1568  # the row count oneDNN picks the weights' layout for (batch 8 × 196 patches); any count runs
+# A layer that does not widen its input (an attention's output projection, an MLP's second linear) also keeps
+# the layout oneDNN picks for one row, used below SMALL_ROWS rows. With AMX (2 threads, benchmarks/packed_layouts.py)
+# the PACK_ROWS layout ran both such layers at 512 to 1,024 rows (8 to 16 texts, 3 to 5 pictures) in 1.5–1.8× the
+# time of the one-row layout, which is slower from 1,568 rows on (at 392 and 1,176 rows the two layers disagree);
+# widening layers were as fast or faster (within 3%) in the PACK_ROWS layout at every row count tried. On an AMD
+# EPYC without AMX, packing for 512 instead of 1,568 rows made no difference to the towers.
+SMALL_PACK_ROWS = 1
+SMALL_ROWS = 1500
 
 
 def packed_linears_supported() -> bool:
@@ -42,8 +50,20 @@ class PackedLinear(nn.Module):
         self.weight = linear.weight  # the tower's parameter, shared: read by code that asks a layer its dtype
         self.bias = linear.bias
         self.in_features, self.out_features = linear.in_features, linear.out_features
-        self.packed = torch.ops.mkldnn._reorder_linear_weight(linear.weight.detach(), PACK_ROWS)
+        weight = linear.weight.detach()
+        self.packed = torch.ops.mkldnn._reorder_linear_weight(weight, PACK_ROWS)
+        self.packed_small = (torch.ops.mkldnn._reorder_linear_weight(weight, SMALL_PACK_ROWS)
+                             if self.in_features >= self.out_features else None)  # not widening
         self.activation, self.algorithm = activation, algorithm
+
+    def layout_for(self, x: torch.Tensor) -> torch.Tensor:
+        """The packed weight for `x`'s row count: the small-batch layout where this layer keeps one and `x` has
+        fewer than SMALL_ROWS rows, else the PACK_ROWS layout."""
+        small: torch.Tensor | None = self.packed_small
+        if small is not None and x.numel() < SMALL_ROWS * self.in_features:
+            return small
+        large: torch.Tensor = self.packed
+        return large
 
     def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
         """The layer's output, plus `residual` (same shape as the output) where given: then the sum is a
@@ -53,12 +73,12 @@ class PackedLinear(nn.Module):
             y = y if self.activation == "none" else F.gelu(y, approximate=self.algorithm or "none")
             return y if residual is None else residual + y
         bias = None if self.bias is None else self.bias.detach()
+        packed = self.layout_for(x)
         if residual is not None and self.activation == "none" and residual.dtype == x.dtype \
                 and residual.is_contiguous() and residual.shape[:-1] == x.shape[:-1]:
-            summed: torch.Tensor = torch.ops.mkldnn._linear_pointwise.binary(x, residual, self.packed, bias, "add")
+            summed: torch.Tensor = torch.ops.mkldnn._linear_pointwise.binary(x, residual, packed, bias, "add")
             return summed
-        out: torch.Tensor = torch.ops.mkldnn._linear_pointwise(x, self.packed, bias, self.activation, [],
-                                                               self.algorithm)
+        out: torch.Tensor = torch.ops.mkldnn._linear_pointwise(x, packed, bias, self.activation, [], self.algorithm)
         return out if residual is None else residual + out
 
 
@@ -126,9 +146,9 @@ def packed_copy(tower: nn.Module) -> nn.Module:
 def to_bf16(tower: nn.Module, spec: RuntimeSpec) -> TowerCall:
     """Cast the tower's weights to bf16 in place (the fp32 copy is not kept; the index's weight fingerprint is
     taken in bf16, so it is unchanged) and feed it bf16 inputs; where oneDNN runs bf16, through a copy whose
-    linear layers are prepacked with bias and GELU fused (`packed_copy`: weights in bf16 twice, the fp32
-    tower's size in all). Not for torch.compile, which cannot trace oneDNN's packed tensors: it gets the
-    plain bf16 tower."""
+    linear layers are prepacked with bias and GELU fused (`packed_copy`: weights in bf16 twice, plus a second
+    layout of the layers that do not widen their input: about 1.2× the fp32 tower's size in all). Not for
+    torch.compile, which cannot trace oneDNN's packed tensors: it gets the plain bf16 tower."""
     tower.to(torch.bfloat16)
     fast = tower
     if not spec.compile and packed_linears_supported():
