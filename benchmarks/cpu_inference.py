@@ -47,7 +47,7 @@ from torch import nn
 import omnibind
 from omnibind.hardware import cpu_model
 from omnibind.preprocess.text import train_tokenizer
-from omnibind.runtime import apply_runtime, bf16_supported, int8_accelerated, parse_runtime, resolve
+from omnibind.runtime import apply_runtime, bf16_supported, int8_accelerated, matmul_features, parse_runtime, resolve
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_results lives beside this script
 import bench_results
@@ -117,6 +117,7 @@ def environment(threads: int) -> dict[str, Any]:
         "cpu": cpu_model(),
         "bf16_native": bf16_supported(),
         "int8_native": int8_accelerated(),
+        "matmul_features": matmul_features(),
         "default_runtime": resolve("auto").name,
         "threads": threads,
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
@@ -243,7 +244,8 @@ def header(env: dict[str, Any], depth: int) -> str:
     return (
         f"torch {env['torch']} · transformers {env['transformers']} · onnxruntime {env['onnxruntime']} · "
         f"omnibind {env['omnibind']} · {env['cpu']} (native bf16: {'yes' if env['bf16_native'] else 'no'}, "
-        f"int8 VNNI: {'yes' if env['int8_native'] else 'no'}; auto = {env['default_runtime']}) · "
+        f"int8 VNNI: {'yes' if env['int8_native'] else 'no'}; "
+        f"{' '.join(env['matmul_features']) or 'no bf16/int8 flags'}; auto = {env['default_runtime']}) · "
         f"{env['threads']} threads · depth {depth} · {env['date']}"
     )
 

@@ -1,6 +1,6 @@
 """PYTHONPATH=src python benchmarks/index_speed.py [--pictures 2000] [--sounds 200]
 [--paths fp32,bf16,int8,onnx,onnx-int8] [--embed-paths auto] [--sound-paths fp32,auto] [--batch 32]
-[--threads N] [--depth 12] [--demo-model auto] [--eval-limit 1000] [--json results.json]
+[--threads N] [--depth 12] [--demo-model auto] [--eval-limit 1000] [--quality-only] [--json results.json]
 
 End to end on CPU: `omnibind index` (and `omnibind embed`) on a folder of real starter pictures, each as its own
 process from start to exit (model load, scan, decode, preprocess, embed, write), against a plain transformers
@@ -17,7 +17,9 @@ Quality beside each speed-up: the cosine similarity of each path's `omnibind emb
 the transformers loop's to omnibind fp32's, which checks that both embed the same pictures alike), and, for the
 trained demo model of `make demo` (`--demo-model`, default the newest checkpoint under runs/starter_cpu), R@1
 of every retrieval direction and zero-shot top-1 on the starter test split per path, with the change from fp32
-in points. Results go to benchmarks/results/ as JSON with the machine (or --json PATH).
+in points, and the cosine of each path's embeddings of that split's pictures, texts and sounds to fp32's
+(`--quality-only` measures only these, with no timing). Results go to benchmarks/results/ as JSON with the
+machine (or --json PATH).
 """
 
 from __future__ import annotations
@@ -71,6 +73,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                              "runs/starter_cpu/checkpoints; 'none': skip)")
     parser.add_argument("--eval-limit", type=int, default=1000, help="test examples evaluated (default 1000)")
     parser.add_argument("--json", type=Path, default=None, help="results file (default: under benchmarks/results/)")
+    parser.add_argument("--quality-only", action="store_true",
+                        help="only the demo model's quality per path (R@1, zero-shot, cosine to fp32); no timing")
     args = parser.parse_args(argv)
     for name in ("pictures", "batch", "threads", "depth", "eval_limit"):
         if getattr(args, name) < 1:
@@ -216,27 +220,40 @@ def demo_checkpoint(choice: str) -> Path | None:
     return latest(DEFAULT_DEMO_RUN / "checkpoints") if (DEFAULT_DEMO_RUN / "checkpoints").is_dir() else None
 
 
-def demo_quality(model_dir: Path, data: Path, paths: list[str], limit: int) -> dict[str, dict[str, float]]:
-    """R@1 per retrieval direction and zero-shot top-1 on the starter test split, per path."""
+def demo_quality(model_dir: Path, data: Path, paths: list[str], limit: int) -> dict[str, dict[str, Any]]:
+    """Per path: R@1 per retrieval direction and zero-shot top-1 on the starter test split ("metrics"), and the
+    min and mean cosine of its unit embeddings of the split's inputs to fp32's, per modality ("cosine")."""
     from omnibind.evaluate.data import load_examples
     from omnibind.evaluate.run import evaluate_splits
     from omnibind.runtime import apply_runtime
 
     examples = load_examples(str(data / "test"), limit=limit)
-    out = {}
+    metrics, embeddings = {}, {}
     for path in dict.fromkeys(["fp32", *paths]):
         model = omnibind.load(model_dir)
         apply_runtime(model, path)
-        metrics = evaluate_splits(model, {"test": examples})["test"]
-        out[path] = {k: v for k, v in metrics.items() if k.endswith("/R@1") or k.endswith("zeroshot/top1")}
-    return out
+        found = evaluate_splits(model, {"test": examples})["test"]
+        metrics[path] = {k: v for k, v in found.items() if k.endswith("/R@1") or k.endswith("zeroshot/top1")}
+        embeddings[path] = example_embeddings(model, examples)
+    reference = embeddings["fp32"]
+    cosines = {path: {m: cosine(vectors[m], reference[m]) for m in vectors} for path, vectors in embeddings.items()}
+    return {"metrics": metrics, "cosine": cosines}
+
+
+def example_embeddings(model: omnibind.OmniBind, examples: list[Any]) -> dict[str, torch.Tensor]:
+    """Unit embeddings of every example's input, per modality, on the model's path (what the metrics rank)."""
+    from omnibind.evaluate.examples import embed_sources
+
+    modalities = sorted({m for example in examples for m in example.inputs})
+    with torch.inference_mode():
+        return {m: embed_sources(model, m, [e.inputs[m] for e in examples if m in e.inputs]) for m in modalities}
 
 
 # ----------------------------------------------------------------------------------------------- main
 
 
 def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
-    """Extract the files, build the checkpoints, time every contender, measure quality."""
+    """Extract the files, build the checkpoints, time every contender (unless --quality-only), measure quality."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
     default = resolve("auto").name
     console.print(f"{cpu_inference.cpu_model()} · native bf16: {'yes' if bf16_supported() else 'no'} (auto = "
@@ -246,37 +263,8 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="omnibind-index-speed-") as tmp:
         work = Path(tmp)
         env["OMNIBIND_CACHE"] = str(work / "cache")
-        files = extract_media(args.data, args.split, args.pictures, args.sounds, work / "media")
-        pictures = files[registry.IMAGE.name]
-        console.print(f"{len(pictures)} pictures, {len(files[registry.AUDIO.name])} sounds from "
-                      f"{args.data / args.split}", soft_wrap=True)
-        model_dir = cpu_inference.make_checkpoint(work / "siglip", args.depth)
-        threads = ["--threads", str(args.threads)]
-        exports = warm_exports(model_dir, pictures[0], [*args.paths, *args.embed_paths], env, threads)
-        vectors: dict[str, np.ndarray] = {}
-        for precision in args.peer_precisions:
-            seconds, vectors[f"transformers {precision}"] = run_peer(model_dir, pictures, precision, args, work, env)
-            rows.append(row("pictures", f"transformers loop {precision}", "transformers", precision, seconds,
-                            len(pictures)))
-        for path in args.paths:
-            index = work / f"index-{path}"
-            seconds = timed(omnibind_command("index", work / "media" / "image", "-m", model_dir, "--index", index,
-                                             "--runtime", path, "--batch-size", args.batch, "--device", "cpu",
-                                             *threads), env)
-            rows.append(row("pictures", f"omnibind index {path}", "omnibind", path, seconds, len(pictures),
-                            exports.get(path)))
-            vectors[f"index {path}"] = index_vectors(index, pictures)
-        for path in dict.fromkeys(["fp32", *args.embed_paths]):
-            out = work / f"embed-{path}.npy"
-            seconds = timed(omnibind_command("embed", *pictures, "-m", model_dir, "-o", out, "--runtime", path,
-                                             "--batch-size", args.batch, "--device", "cpu", *threads), env)
-            vectors[f"omnibind {path}"] = np.load(out)
-            rows.append(row("pictures", f"omnibind embed {path}", "omnibind", path, seconds, len(pictures),
-                            exports.get(path)))
-        finish_picture_rows(rows, vectors)
-        sounds = files[registry.AUDIO.name]
-        if sounds:
-            rows += sound_rows(sounds, work, args, env, threads)
+        if not args.quality_only:
+            rows = time_contenders(args, console, work, env)
         demo = demo_checkpoint(args.demo_model)
         quality = None
         if demo is not None:
@@ -286,12 +274,53 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
                 quality = demo_quality(demo, args.data, paths, args.eval_limit)
         else:
             console.print("demo model: none found (R@1 / zero-shot change skipped; pass --demo-model)")
-    console.print(speed_table(rows))
+    if rows:
+        console.print(speed_table(rows))
     if quality:
-        console.print(quality_table(quality))
+        console.print(quality_table(quality["metrics"]))
+        console.print(cosine_table(quality["cosine"]))
     config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "json"}
     return {"config": config, "default_runtime": default, "rows": rows, "demo_model": str(demo) if demo else None,
-            "demo_quality": quality}
+            "demo_quality": None if quality is None else quality["metrics"],
+            "demo_cosine": None if quality is None else quality["cosine"]}
+
+
+def time_contenders(args: argparse.Namespace, console: Console, work: Path,
+                    env: dict[str, str]) -> list[dict[str, Any]]:
+    """Every timed row: the transformers loops, `omnibind index` and `omnibind embed` per path, then sounds."""
+    rows: list[dict[str, Any]] = []
+    files = extract_media(args.data, args.split, args.pictures, args.sounds, work / "media")
+    pictures = files[registry.IMAGE.name]
+    console.print(f"{len(pictures)} pictures, {len(files[registry.AUDIO.name])} sounds from "
+                  f"{args.data / args.split}", soft_wrap=True)
+    model_dir = cpu_inference.make_checkpoint(work / "siglip", args.depth)
+    threads = ["--threads", str(args.threads)]
+    exports = warm_exports(model_dir, pictures[0], [*args.paths, *args.embed_paths], env, threads)
+    vectors: dict[str, np.ndarray] = {}
+    for precision in args.peer_precisions:
+        seconds, vectors[f"transformers {precision}"] = run_peer(model_dir, pictures, precision, args, work, env)
+        rows.append(row("pictures", f"transformers loop {precision}", "transformers", precision, seconds,
+                        len(pictures)))
+    for path in args.paths:
+        index = work / f"index-{path}"
+        seconds = timed(omnibind_command("index", work / "media" / "image", "-m", model_dir, "--index", index,
+                                         "--runtime", path, "--batch-size", args.batch, "--device", "cpu",
+                                         *threads), env)
+        rows.append(row("pictures", f"omnibind index {path}", "omnibind", path, seconds, len(pictures),
+                        exports.get(path)))
+        vectors[f"index {path}"] = index_vectors(index, pictures)
+    for path in dict.fromkeys(["fp32", *args.embed_paths]):
+        out = work / f"embed-{path}.npy"
+        seconds = timed(omnibind_command("embed", *pictures, "-m", model_dir, "-o", out, "--runtime", path,
+                                         "--batch-size", args.batch, "--device", "cpu", *threads), env)
+        vectors[f"omnibind {path}"] = np.load(out)
+        rows.append(row("pictures", f"omnibind embed {path}", "omnibind", path, seconds, len(pictures),
+                        exports.get(path)))
+    finish_picture_rows(rows, vectors)
+    sounds = files[registry.AUDIO.name]
+    if sounds:
+        rows += sound_rows(sounds, work, args, env, threads)
+    return rows
 
 
 @contextlib.contextmanager
@@ -384,6 +413,19 @@ def quality_table(quality: dict[str, dict[str, float]]) -> Table:
         cells = [f"{100 * values[m]:.1f}" + ("" if path == "fp32" else f" ({100 * (values[m] - base[m]):+.1f})")
                  for m in metrics]
         table.add_row(path, *cells)
+    return table
+
+
+def cosine_table(cosines: dict[str, dict[str, dict[str, float]]]) -> Table:
+    modalities = sorted({m for values in cosines.values() for m in values})
+    table = Table(title="Trained demo model on the starter test split: cosine of each path's embeddings to fp32 "
+                        "(min / mean)")
+    table.add_column("path")
+    for modality in modalities:
+        table.add_column(modality, justify="right")
+    for path, values in cosines.items():
+        table.add_row(path, *(f"{values[m]['min']:.4f} / {values[m]['mean']:.5f}" if m in values else "–"
+                              for m in modalities))
     return table
 
 
