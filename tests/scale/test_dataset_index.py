@@ -130,6 +130,26 @@ def test_omnibind_index_and_search_use_the_ondisk_backend(media_files: dict[str,
     assert vector is not None and opened.search(vector, 1)[0].item.id == 1
 
 
+def test_omnibind_index_takes_the_ondisk_backends_ef_construction(media_files: dict[str, Path], checkpoint: Path,
+                                                                 tmp_path: Path) -> None:
+    media = tmp_path / "media"
+    media.mkdir()
+    for name, path in media_files.items():
+        (media / f"{name}{path.suffix}").write_bytes(path.read_bytes())
+    base = ["index", str(media), "--model", str(checkpoint), "--index", str(tmp_path / "idx")]
+    result = runner.invoke(app, [*base, "--vector-index", "ondisk", "--approximate-above", "0",
+                                 "--ef-construction", "40"])
+    assert result.exit_code == 0, result.output
+    assert "efConstruction=40" in " ".join(result.output.split())
+    manifest = json.loads(next((tmp_path / "idx").glob("ondisk-g*/manifest.json")).read_text())
+    assert manifest["options"]["ef_construction"] == 40
+    for extra, problem in ((["--ef-construction", "40"], "given with --vector-index faiss"),
+                           (["--vector-index", "ondisk", "--ef-construction", "1"], "got 1")):
+        refused = runner.invoke(app, [*base, *extra])
+        assert refused.exit_code != 0
+        assert "--ef-construction" in refused.output and problem in refused.output, refused.output
+
+
 def test_tuning_on_another_modality_as_queries(embedded: Path, tmp_path: Path) -> None:
     built = build_dataset_index(embedded, tmp_path / "idx", ["image"], memory_budget=2**30, kind="hnsw",
                                 query_modality="text")

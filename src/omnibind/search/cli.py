@@ -57,6 +57,9 @@ def index_command(
              "chosen from --memory-budget, saved to disk and memory-mapped; see docs/scale.md).")] = "faiss",
     memory_budget: Annotated[str, typer.Option(
         help="With --vector-index ondisk: RAM one modality's approximate index may take, e.g. 2GB.")] = "4GB",
+    ef_construction: Annotated[int | None, typer.Option(
+        help="With --vector-index ondisk: HNSW's efConstruction (candidates kept while linking each vector; more "
+             "builds slower and can raise recall; default 80).")] = None,
 ) -> None:
     """Index (or update) a media folder: only new or changed files are embedded, deleted ones are dropped."""
     from omnibind.runtime import apply_runtime, batch_threads, parse_runtime
@@ -69,19 +72,29 @@ def index_command(
     apply_runtime(loaded, runtime or index_runtime(location) or "auto", batch_threads(threads))
     report = update_index(location, folder, loaded, model, batch_size, approximate_above, target_recall,
                           show_progress=sys.stderr.isatty(), follow_symlinks=follow_symlinks,
-                          vector_options=vector_index_options(vector_index, memory_budget))
+                          vector_options=vector_index_options(vector_index, memory_budget, ef_construction))
     print_index_report(report, shown(location))
 
 
-def vector_index_options(vector_index: str, memory_budget: str) -> dict[str, Any]:
-    """The search options that pick the vector backend: none for FAISS, the on-disk backend and its budget."""
-    from omnibind.scale.ann import parse_size
+def vector_index_options(vector_index: str, memory_budget: str, ef_construction: int | None = None) -> dict[str, Any]:
+    """The search options that pick the vector backend: none for FAISS, the on-disk backend, its budget and (where
+    given) its HNSW efConstruction."""
+    from omnibind.scale.ann import check_ef_construction, parse_size
 
+    if vector_index not in ("faiss", "ondisk"):
+        raise InputError("--vector-index", f"got {vector_index!r}", "faiss or ondisk")
+    if ef_construction is not None and vector_index != "ondisk":
+        raise InputError("--ef-construction", f"given with --vector-index {vector_index}",
+                         "--vector-index ondisk (the FAISS backend builds no HNSW graph)")
     if vector_index == "faiss":
         return {}
-    if vector_index != "ondisk":
-        raise InputError("--vector-index", f"got {vector_index!r}", "faiss or ondisk")
-    return {"backend": "ondisk", "memory_budget": parse_size(memory_budget)}
+    options = {"backend": "ondisk", "memory_budget": parse_size(memory_budget)}
+    if ef_construction is not None:
+        try:
+            options["ef_construction"] = check_ef_construction(ef_construction)
+        except InputError as err:
+            raise InputError("--ef-construction", err.problem, err.expected) from None
+    return options
 
 
 def index_location(index: Path | None, store: str | None) -> Path | str:
