@@ -292,8 +292,9 @@ def test_cli_search_answers_from_postgres_as_from_a_folder(pg_url: str, media_di
                                    atol=1e-5)
     table = invoke("search", "--store", pg_url, "a red circle", "-k", 2)
     assert table.exit_code == 0 and table.output.count("│ image") + table.output.count("│ audio") == 2, table.output
-    assert "both an index folder and --store are given" in one_line_error(
-        invoke("search", tmp_path / "index", "a dog", "--store", pg_url))
+    for query in (["a dog"], ["--image", media_dir / "picture002.png"], []):  # a folder is never read as text
+        assert "both an index folder and --store are given" in one_line_error(
+            invoke("search", tmp_path / "index", *query, "--store", pg_url))
     assert "got 0 queries" in one_line_error(invoke("search", "--store", pg_url, "--device", "cpu"))
     output = one_line_error(invoke("search", "--store", "postgresql://alice:s3cret-pw@127.0.0.1:1/db", "a dog"))
     assert "cannot connect" in output and "s3cret-pw" not in output

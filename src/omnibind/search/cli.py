@@ -166,7 +166,8 @@ def search_command(
     (--image), a sound (--audio), or a file of any registered media modality (--file)."""
     from omnibind.search.query import one_of
 
-    if store is not None and index is not None and text is None:
+    if store is not None and index is not None and text is None and all(q is None for q in (image, audio, file)) \
+            and not Path(index).is_dir():
         index, text = None, index  # `search --store URL "a dog"`: no folder, so the one argument is the text
     searcher = open_searcher(index_location(None if index is None else Path(index), store), model, device, runtime)
     given = (("text", text), ("image", image), ("audio", audio), (file_modality(file), file))
