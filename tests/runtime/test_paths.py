@@ -201,3 +201,31 @@ def test_a_layer_that_does_not_widen_keeps_a_small_batch_layout_and_both_match_e
         with torch.no_grad():
             got, eager = packed_down(x, residual=residual).float(), (residual + down(x)).float()
         assert torch.allclose(got, eager, atol=0.05, rtol=0.02), (rows, (got - eager).abs().max().item())
+
+
+@pytest.mark.skipif(not torch_paths.packed_linears_supported(), reason="no oneDNN bf16 on this CPU")
+def test_a_packed_encoder_runs_its_blocks_on_even_item_chunks_with_the_same_result(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    model = wide_model()
+    apply_runtime(model, "bf16")
+    tower = model.towers["image"]
+    fast = torch_paths.packed_copy(tower)
+    encoder = fast.encoder
+    assert isinstance(encoder, torch_paths.PackedEncoder) and encoder.widest == 256
+    x = torch.randn(7, 16, 64, dtype=torch.bfloat16)  # 7 items of 16 tokens: 8 KiB of MLP activation each
+    assert encoder.item_chunks(x) == [slice(0, 7)]  # all of it fits CHUNK_BYTES
+    with torch.no_grad():
+        whole = encoder(x)
+        mask = torch.zeros(7, 1, 1, 16, dtype=torch.bfloat16)
+        mask[2, ..., 9:] = float("-inf")  # item 2 sees only its first 9 tokens
+        whole_masked = encoder(x, mask)
+        monkeypatch.setattr(torch_paths, "CHUNK_BYTES", 3 * 16 * 256 * 2)  # three items' worth
+        assert encoder.item_chunks(x) == [slice(0, 3), slice(3, 5), slice(5, 7)]
+        chunked, chunked_masked = encoder(x), encoder(x, mask)
+        monkeypatch.setattr(torch_paths, "CHUNK_BYTES", 1)  # never fits: one item at a time
+        assert len(encoder.item_chunks(x)) == 7
+        reference = tower.encoder(x)  # the plain bf16 Encoder
+    for got, want in ((chunked, whole), (chunked_masked, whole_masked), (whole, reference)):
+        cosine = torch.nn.functional.cosine_similarity(got.float(), want.float(), dim=-1)
+        assert got.shape == want.shape and cosine.min().item() >= 0.9999
+    assert not torch.allclose(whole_masked[2].float(), whole[2].float())  # the mask reached its item
