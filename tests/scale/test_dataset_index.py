@@ -111,12 +111,17 @@ def test_ondisk_backend_saves_maps_and_replaces_the_faiss_cache(tmp_path: Path) 
         OnDiskBackend.build(1, 16, parts(10), {"backend": "ondisk", "nprobe": 3})
 
 
-def test_omnibind_index_and_search_use_the_ondisk_backend(media_files: dict[str, Path], checkpoint: Path,
-                                                          tmp_path: Path) -> None:
-    media = tmp_path / "media"
-    media.mkdir()
+@pytest.fixture
+def media(media_files: dict[str, Path], tmp_path: Path) -> Path:
+    """A folder holding one file of each kind of `media_files`."""
+    folder = tmp_path / "media"
+    folder.mkdir()
     for name, path in media_files.items():
-        (media / f"{name}{path.suffix}").write_bytes(path.read_bytes())
+        (folder / f"{name}{path.suffix}").write_bytes(path.read_bytes())
+    return folder
+
+
+def test_omnibind_index_and_search_use_the_ondisk_backend(media: Path, checkpoint: Path, tmp_path: Path) -> None:
     result = runner.invoke(app, ["index", str(media), "--model", str(checkpoint), "--index", str(tmp_path / "idx"),
                                  "--vector-index", "ondisk", "--approximate-above", "0", "--memory-budget", "1GB"])
     assert result.exit_code == 0, result.output
@@ -130,12 +135,8 @@ def test_omnibind_index_and_search_use_the_ondisk_backend(media_files: dict[str,
     assert vector is not None and opened.search(vector, 1)[0].item.id == 1
 
 
-def test_omnibind_index_takes_the_ondisk_backends_ef_construction(media_files: dict[str, Path], checkpoint: Path,
+def test_omnibind_index_takes_the_ondisk_backends_ef_construction(media: Path, checkpoint: Path,
                                                                  tmp_path: Path) -> None:
-    media = tmp_path / "media"
-    media.mkdir()
-    for name, path in media_files.items():
-        (media / f"{name}{path.suffix}").write_bytes(path.read_bytes())
     base = ["index", str(media), "--model", str(checkpoint), "--index", str(tmp_path / "idx")]
     result = runner.invoke(app, [*base, "--vector-index", "ondisk", "--approximate-above", "0",
                                  "--ef-construction", "40"])
