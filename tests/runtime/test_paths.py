@@ -224,6 +224,7 @@ def test_a_packed_encoder_runs_its_blocks_on_even_item_chunks_with_the_same_resu
         chunked, chunked_masked = encoder(x), encoder(x, mask)
         monkeypatch.setattr(torch_paths, "CHUNK_BYTES", 1)  # never fits: one item at a time
         assert len(encoder.item_chunks(x)) == 7
+        assert encoder.item_chunks(x[:0]) == [slice(0, 0)] and encoder(x[:0]).shape == (0, 16, 64)
         reference = tower.encoder(x)  # the plain bf16 Encoder
     for got, want in ((chunked, whole), (chunked_masked, whole_masked), (whole, reference)):
         cosine = torch.nn.functional.cosine_similarity(got.float(), want.float(), dim=-1)

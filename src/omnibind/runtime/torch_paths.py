@@ -138,7 +138,7 @@ class PackedEncoder(nn.Module):
         activation stays under CHUNK_BYTES, at least one item each (one slice where the whole batch fits)."""
         items, tokens = x.shape[0], x.shape[1]
         per_item = tokens * self.widest * x.element_size()
-        count = min(items, max(1, -(-items * per_item // CHUNK_BYTES)))
+        count = max(1, min(items, -(-items * per_item // CHUNK_BYTES)))  # one (empty) slice for no items
         size, extra = divmod(items, count)  # the first `extra` chunks take one item more
         bounds = [i * size + min(i, extra) for i in range(count + 1)]
         return [slice(start, stop) for start, stop in pairwise(bounds)]
