@@ -14,7 +14,7 @@ import copy
 import warnings
 from collections.abc import Callable
 from itertools import pairwise
-from typing import TypeGuard
+from typing import TypeGuard, cast
 
 import torch
 import torch.nn.functional as F
@@ -128,10 +128,10 @@ class PackedEncoder(nn.Module):
 
     def __init__(self, encoder: Encoder) -> None:
         super().__init__()
-        blocks = [PackedBlock(block) for block in encoder.blocks if _packable(block)]
-        self.blocks = nn.ModuleList(blocks)
+        packed = [PackedBlock(cast(Block, block)) for block in encoder.blocks]  # `_packable_encoder` checked them
+        self.blocks = nn.ModuleList(packed)
         self.norm = encoder.norm
-        self.widest: int = max(block.fc1.out_features for block in blocks)
+        self.widest: int = max(block.fc1.out_features for block in packed)
 
     def item_chunks(self, x: torch.Tensor) -> list[slice]:
         """The fewest slices of the batch (sizes differing by one at most) for which each slice's MLP hidden
@@ -155,6 +155,11 @@ class PackedEncoder(nn.Module):
         return out
 
 
+def _packable_encoder(module: nn.Module) -> TypeGuard[Encoder]:
+    """True for omnibind's own Encoder (not a subclass) with at least one block, every one `_packable`."""
+    return type(module) is Encoder and len(module.blocks) > 0 and all(_packable(block) for block in module.blocks)
+
+
 def _packable(block: nn.Module) -> TypeGuard[Block]:
     """True for omnibind's own Block (not a subclass) on its own Attention and MLP, every linear plain bf16."""
     return type(block) is Block and type(block.attn) is Attention and type(block.mlp) is MLP \
@@ -168,15 +173,15 @@ def _plain_bf16(*layers: nn.Module) -> bool:
 
 def packed_copy(tower: nn.Module) -> nn.Module:
     """A copy of the (bf16) tower that shares every parameter and buffer with it, with omnibind's Encoders
-    replaced by PackedEncoder (PackedBlocks run on chunks of items), other Blocks by PackedBlock, its other MLPs by
-    PackedMLP and other bf16 nn.Linear layers by PackedLinear; the
-    tower itself is left as it is (its state dict and fingerprint), and only the packed weights are new memory."""
+    replaced by PackedEncoder (PackedBlocks run on chunks of items), other Blocks by PackedBlock, its other MLPs
+    by PackedMLP and other bf16 nn.Linear layers by PackedLinear; the tower itself is left as it is (its state
+    dict and fingerprint), and only the packed weights are new memory."""
     shared: dict[int, object] = {id(t): t for t in (*tower.parameters(), *tower.buffers())}
     fast = copy.deepcopy(tower, shared)
 
     def replace(module: nn.Module) -> None:
         for name, child in module.named_children():
-            if type(child) is Encoder and len(child.blocks) and all(_packable(block) for block in child.blocks):
+            if _packable_encoder(child):
                 setattr(module, name, PackedEncoder(child))
             elif _packable(child):
                 setattr(module, name, PackedBlock(child))
