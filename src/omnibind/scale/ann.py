@@ -150,12 +150,13 @@ def disk_bytes(params: AnnParams) -> int:
     return ivfpq_memory(params.count, params.dim, params.nlist or 1, params.pq_m or 1, params.opq) + extra
 
 
-def check_ef_construction(value: object) -> int:
-    """HNSW's efConstruction (candidates kept while linking each added vector), refused by name outside
-    EF_CONSTRUCTION_RANGE: too few leave links unfilled, too many only slow the build."""
+def check_ef_construction(value: object, field: str = "efConstruction") -> int:
+    """HNSW's efConstruction (candidates kept while linking each added vector), refused under the name `field`
+    (the option or setting it came from) outside EF_CONSTRUCTION_RANGE: too few leave links unfilled, too many
+    only slow the build."""
     low, high = EF_CONSTRUCTION_RANGE
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise InputError("efConstruction", f"got {value!r}", f"an integer from {low} to {high}")
+        raise InputError(field, f"got {value!r}", f"an integer from {low} to {high}")
     return value
 
 

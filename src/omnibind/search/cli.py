@@ -90,10 +90,7 @@ def vector_index_options(vector_index: str, memory_budget: str, ef_construction:
         return {}
     options = {"backend": "ondisk", "memory_budget": parse_size(memory_budget)}
     if ef_construction is not None:
-        try:
-            options["ef_construction"] = check_ef_construction(ef_construction)
-        except InputError as err:
-            raise InputError("--ef-construction", err.problem, err.expected) from None
+        options["ef_construction"] = check_ef_construction(ef_construction, "--ef-construction")
     return options
 
 

@@ -181,10 +181,7 @@ def _options(options: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(settings["memory_budget"], int) or settings["memory_budget"] <= 0:
         raise InputError("search options: memory_budget", f"got {settings['memory_budget']!r}", "a positive "
                          "number of bytes")
-    try:
-        check_ef_construction(settings["ef_construction"])
-    except InputError as err:
-        raise InputError("search options: ef_construction", err.problem, err.expected) from None
+    check_ef_construction(settings["ef_construction"], "search options: ef_construction")
     return settings
 
 
